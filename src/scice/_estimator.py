@@ -1,0 +1,455 @@
+"""The SCICE estimator: parameters, validation, strategy resolution, fit."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.utils import check_random_state
+
+from . import _validation as V
+from ._context import RunSeeds, SearchContext
+from ._graph import GraphData, graph_from_input
+from ._leiden import LeidenConfig
+from ._pipeline import RunSpec, TaskResult, evaluate_task
+from ._results import SCICEResults
+from .strategies import LAYOUTS, OPTIMIZERS, SCORERS, SEARCHERS
+from .strategies._base import ICScorer, Optimizer, ParallelLayout, Searcher, Task
+
+__all__ = ["SCICE"]
+
+logger = logging.getLogger("scice")
+
+_OBJECTIVES = {"cpm": "CPM", "modularity": "modularity"}
+_FAMILIES = {
+    "searcher": (Searcher, SEARCHERS),
+    "optimizer": (Optimizer, OPTIMIZERS),
+    "scorer": (ICScorer, SCORERS),
+    "layout": (ParallelLayout, LAYOUTS),
+}
+
+
+def _resolve_strategy(value: Any, name: str) -> Any:
+    """A string names a built-in (new instance); an instance is cloned."""
+    base, registry = _FAMILIES[name]
+    if isinstance(value, str):
+        if value not in registry:
+            options = ", ".join(repr(k) for k in registry)
+            raise ValueError(f"Unknown {name} {value!r}; choose one of {options} or pass a {base.__name__} instance.")
+        return registry[value]()
+    if isinstance(value, base):
+        return clone(value)
+    raise TypeError(
+        f"{name} must be the name of a built-in ({', '.join(registry)}) or a {base.__name__} instance, "
+        f"got {type(value).__name__}."
+    )
+
+
+class SCICE(ClusterMixin, BaseEstimator):
+    """Clustering consistency of Leiden on a cell graph (scICE).
+
+    Runs Leiden many times at many resolutions and measures how much the runs
+    disagree with the inconsistency coefficient (IC): IC = 1 when every trial gives
+    the same partition, larger when they disagree. Cluster counts with IC close to
+    1 are reproducible.
+
+    Parameters
+    ----------
+    cluster_range : tuple (lo, hi) or list/range/array of int, optional
+        Cluster-range mode. A ``tuple`` is always an inclusive pair: ``(2, 10)``
+        means targets 2, 3, ..., 10. A ``range``, ``list`` or array is always the
+        explicit list of targets, e.g. ``list(range(2, 21))`` or ``[3, 5, 8]``.
+        Targets must lie in ``[2, n_cells]``. Exactly one of ``cluster_range`` and
+        ``resolution`` must be given.
+    resolution : float or list of float, optional
+        Manual resolution mode: evaluate these Leiden resolutions (gamma) directly.
+        Repeated values are evaluated once (input order kept).
+    graph_key : str, default="connectivities"
+        Key of the graph in ``adata.obsp`` when fitting an AnnData object.
+    objective_function : {"CPM", "modularity"}, default="CPM"
+        Leiden quality function. Both use ``resolution``.
+    n_trials : int, default=15
+        Leiden trials (seeds) per resolution.
+    n_bootstrap : int, default=100
+        Bootstrap resamples of the trials for the IC distribution.
+    n_iterations : int, default=10
+        Leiden iterations per trial.
+    max_iterations : int, default=150
+        Maximum refinement rounds per target.
+    beta : float, default=0.1
+        Leiden randomness in the refinement step (applied by igraph).
+    ic_threshold : float, default=inf
+        Counts with IC below it are reported as consistent.
+    remove_threshold : float, default=1.15
+        Pre-filter: a target whose search probes (at least two) all have IC at or
+        above this is dropped before optimisation.
+    min_cluster_size : int, default=2
+        Clusters smaller than this do not count towards a labeling's cluster count
+        and are merged into a neighbouring cluster in the final labels.
+    resolution_tolerance : float, default=1e-8
+        Absolute resolution tolerance of the search.
+    searcher : str or Searcher, default="bisection"
+        Search strategy (cluster-range mode).
+    optimizer : str or Optimizer, default="refine"
+        Per-target optimisation strategy.
+    scorer : str or ICScorer, default="ecs"
+        Similarity behind the IC.
+    layout : str or ParallelLayout, default="auto"
+        Where work runs; ``"auto"`` is ``"serial"`` for ``n_jobs=1``, else ``"processes"``.
+    n_jobs : int, default=1
+        Worker processes; ``-1`` uses all cores. Results do not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every trial and bootstrap. Same value, same results, for any
+        ``n_jobs`` and joblib backend.
+    verbose : bool or int, default=False
+        Show a progress bar and log progress at INFO level.
+
+    Attributes
+    ----------
+    results_ : SCICEResults
+        Every result, diagnostics and the resolved parallel layout.
+    labels_ : ndarray of shape (n_cells,)
+        ``best_labels`` of :attr:`best_cluster_` (``-1`` everywhere if no result).
+    best_cluster_ : int or None
+        Cluster count with the lowest IC (ties: the smaller count).
+    best_resolution_ : float or None
+        Resolution of :attr:`best_cluster_`.
+    n_cells_ : int
+        Number of cells of the fitted graph.
+
+    Examples
+    --------
+    >>> import scanpy as sc, scice
+    >>> adata = sc.datasets.pbmc68k_reduced()
+    >>> est = scice.SCICE(cluster_range=(2, 10), random_state=0).fit(adata)
+    >>> est.results_.consistent(threshold=1.005)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        cluster_range: Any = None,
+        resolution: Any = None,
+        *,
+        graph_key: str = "connectivities",
+        objective_function: str = "CPM",
+        n_trials: int = 15,
+        n_bootstrap: int = 100,
+        n_iterations: int = 10,
+        max_iterations: int = 150,
+        beta: float = 0.1,
+        ic_threshold: float = float("inf"),
+        remove_threshold: float = 1.15,
+        min_cluster_size: int = 2,
+        resolution_tolerance: float = 1e-8,
+        searcher: str | Searcher = "bisection",
+        optimizer: str | Optimizer = "refine",
+        scorer: str | ICScorer = "ecs",
+        layout: str | ParallelLayout = "auto",
+        n_jobs: int = 1,
+        random_state: Any = None,
+        verbose: bool | int = False,
+    ):
+        self.cluster_range = cluster_range
+        self.resolution = resolution
+        self.graph_key = graph_key
+        self.objective_function = objective_function
+        self.n_trials = n_trials
+        self.n_bootstrap = n_bootstrap
+        self.n_iterations = n_iterations
+        self.max_iterations = max_iterations
+        self.beta = beta
+        self.ic_threshold = ic_threshold
+        self.remove_threshold = remove_threshold
+        self.min_cluster_size = min_cluster_size
+        self.resolution_tolerance = resolution_tolerance
+        self.searcher = searcher
+        self.optimizer = optimizer
+        self.scorer = scorer
+        self.layout = layout
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # sklearn plumbing
+    # ------------------------------------------------------------------
+    def set_params(self, **params: Any) -> SCICE:
+        """Set parameters; ``scorer__x=...`` works even when ``scorer`` is a name.
+
+        A nested parameter of a strategy given by name first replaces the name with
+        a new instance of that built-in.
+        """
+        for key in list(params):
+            if "__" not in key:
+                continue
+            family = key.split("__", 1)[0]
+            if family in _FAMILIES:
+                current = params.get(family, getattr(self, family))
+                if isinstance(current, str):
+                    if family == "layout" and current == "auto":
+                        n_jobs = params.get("n_jobs", self.n_jobs)
+                        current = "serial" if n_jobs == 1 else "processes"
+                    params[family] = _resolve_strategy(current, family)
+        return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ------------------------------------------------------------------
+    # validation
+    # ------------------------------------------------------------------
+    def _check_params(self) -> dict[str, Any]:
+        mode = V.check_mode(self.cluster_range, self.resolution)
+        objective = self.objective_function
+        if not isinstance(objective, str) or objective.lower() not in _OBJECTIVES:
+            raise ValueError(f"objective_function must be 'CPM' or 'modularity', got {objective!r}.")
+        if not isinstance(self.graph_key, str):
+            raise TypeError(f"graph_key must be a string naming a key of adata.obsp, got {self.graph_key!r}.")
+        n_jobs = V.check_int(self.n_jobs, "n_jobs")
+        if n_jobs == 0 or n_jobs < -1:
+            raise ValueError(f"n_jobs must be a positive integer or -1 (all cores), got {n_jobs}.")
+        return {
+            "mode": mode,
+            "objective": _OBJECTIVES[objective.lower()],
+            "n_trials": V.check_int(self.n_trials, "n_trials", min_value=1),
+            "n_bootstrap": V.check_int(self.n_bootstrap, "n_bootstrap", min_value=1),
+            "n_iterations": V.check_int(self.n_iterations, "n_iterations", min_value=1),
+            "max_iterations": V.check_int(self.max_iterations, "max_iterations", min_value=0),
+            "beta": V.check_real(self.beta, "beta", min_value=0.0, min_inclusive=False),
+            "ic_threshold": V.check_real(self.ic_threshold, "ic_threshold", min_value=1.0, allow_inf=True),
+            "remove_threshold": V.check_real(self.remove_threshold, "remove_threshold", min_value=1.0,
+                                             allow_inf=True),
+            "min_cluster_size": V.check_int(self.min_cluster_size, "min_cluster_size", min_value=1),
+            "resolution_tolerance": V.check_real(self.resolution_tolerance, "resolution_tolerance",
+                                                 min_value=0.0, min_inclusive=False),
+            "n_jobs": int(joblib.effective_n_jobs(n_jobs)),
+        }
+
+    def _strategies(self, n_jobs: int) -> dict[str, Any]:
+        layout = self.layout
+        if isinstance(layout, str) and layout == "auto":
+            layout = "serial" if n_jobs == 1 else "processes"
+        return {
+            "searcher": _resolve_strategy(self.searcher, "searcher"),
+            "optimizer": _resolve_strategy(self.optimizer, "optimizer"),
+            "scorer": _resolve_strategy(self.scorer, "scorer"),
+            "layout": _resolve_strategy(layout, "layout"),
+        }
+
+    # ------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------
+    def fit(self, X: Any, y: None = None) -> SCICE:
+        """Run scICE on a cell graph.
+
+        Parameters
+        ----------
+        X : AnnData or scipy.sparse matrix of shape (n_cells, n_cells)
+            An AnnData object (the graph is ``X.obsp[graph_key]``) or a square,
+            symmetric, non-negative adjacency matrix. The input is never modified.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SCICE
+            The fitted estimator.
+        """
+        t_start = time.perf_counter()
+        p = self._check_params()
+        graph = graph_from_input(X, self.graph_key)
+        strategies = self._strategies(p["n_jobs"])
+        if p["mode"] == "cluster_range":
+            targets = V.check_cluster_range(self.cluster_range, graph.n_vertices)
+            resolutions = None
+        else:
+            targets = None
+            resolutions = V.check_resolution(self.resolution)
+        rng = check_random_state(self.random_state)
+        seeds = RunSeeds.draw(rng, p["n_trials"])
+        leiden = LeidenConfig(objective_function=p["objective"], min_cluster_size=p["min_cluster_size"])
+        n_tasks = len(targets) if targets is not None else len(resolutions)
+        layout_info = strategies["layout"].resolve(p["n_jobs"], n_tasks, graph.n_vertices, graph.n_edges)
+        verbose = bool(self.verbose)
+        if verbose:
+            logger.info("scice: %d cells, %d edges, mode=%s, layout=%s", graph.n_vertices, graph.n_edges,
+                        p["mode"], layout_info.as_dict())
+
+        timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
+                                     "scoring_seconds": 0.0, "n_probes": 0}
+        search = None
+        t_search = time.perf_counter()
+        if targets is not None:
+            context = SearchContext(graph, leiden, strategies["scorer"], seeds, p["resolution_tolerance"],
+                                    layout=strategies["layout"], inner_workers=layout_info.inner_workers)
+            search = strategies["searcher"].run(targets, context, p["remove_threshold"])
+            stats = context.stats()
+            for key in ("n_leiden_calls", "leiden_seconds", "scoring_seconds", "n_probes"):
+                timings[key] += stats[key]
+            tasks = [Task(key=int(k), target=int(k), lower=lo, upper=hi)
+                     for k, (lo, hi) in sorted(search.intervals.items())]
+            if verbose:
+                logger.info("scice: search used %d probes; %d of %d targets bracketed", stats["n_probes"],
+                            len(tasks), len(targets))
+        else:
+            tasks = [Task(key=i, gamma=float(g)) for i, g in enumerate(resolutions)]
+        timings["search_seconds"] = time.perf_counter() - t_search
+
+        spec = RunSpec(
+            leiden=leiden,
+            optimizer=strategies["optimizer"],
+            scorer=strategies["scorer"],
+            seeds=seeds,
+            n_trials=p["n_trials"],
+            n_iterations=p["n_iterations"],
+            beta=p["beta"],
+            max_iterations=p["max_iterations"],
+            n_bootstrap=p["n_bootstrap"],
+        )
+        t_opt = time.perf_counter()
+        outcomes = self._run_tasks(graph, tasks, spec, strategies["layout"], layout_info, verbose)
+        timings["optimize_seconds"] = time.perf_counter() - t_opt
+        for o in outcomes:
+            for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "scoring_seconds"):
+                timings[key] += o.stats.get(key, 0)
+        timings["total_seconds"] = time.perf_counter() - t_start
+
+        results = self._assemble(p, graph, targets, resolutions, search, outcomes, layout_info, timings)
+        self.results_ = results
+        self.n_cells_ = graph.n_vertices
+        best = results.best
+        if best is None:
+            warnings.warn(
+                "No cluster count could be evaluated; see results_.uncovered_targets for the reasons. "
+                "labels_ is -1 for every cell.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.labels_ = np.full(graph.n_vertices, -1, dtype=np.int64)
+            self.best_cluster_ = None
+            self.best_resolution_ = None
+        else:
+            self.labels_ = np.asarray(best.best_labels)
+            self.best_cluster_ = best.n_cluster
+            self.best_resolution_ = best.gamma
+        if verbose:
+            logger.info("scice: done in %.2f s; counts %s, best %s", timings["total_seconds"],
+                        results.n_cluster.tolist(), self.best_cluster_)
+        return self
+
+    def _run_tasks(self, graph: GraphData, tasks: list[Task], spec: RunSpec, layout: ParallelLayout,
+                   layout_info, verbose: bool) -> list[TaskResult]:
+        if not tasks:
+            return []
+        bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(tasks), desc="scice", unit="task", disable=None)
+        try:
+            callback = (lambda _r: bar.update(1)) if bar is not None else None
+            return layout.map(evaluate_task, [(graph, t, spec) for t in tasks], layout_info.outer_workers,
+                              callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _assemble(self, p, graph, targets, resolutions, search, outcomes, layout_info, timings) -> SCICEResults:
+        uncovered: dict[int, str] = {}
+        if search is not None:
+            uncovered.update(search.uncovered)
+        # Rekey by final count; keep the lower IC (ties: the earlier task).
+        by_count: dict[int, TaskResult] = {}
+        for o in outcomes:
+            if o.result is None:
+                continue
+            current = by_count.get(o.result.n_cluster)
+            if current is None or o.result.ic < current.result.ic:
+                by_count[o.result.n_cluster] = o
+        clusters = tuple(o.result for o in by_count.values())
+        final_counts = set(by_count)
+        kept_tasks = {id(o) for o in by_count.values()}
+
+        target_rows, resolution_rows, optimization_rows = [], [], []
+        for o in outcomes:
+            t = o.task
+            status, n_final, ic = "no_result", None, np.nan
+            if o.result is not None:
+                n_final, ic = o.result.n_cluster, o.result.ic
+                status = "returned" if id(o) in kept_tasks else "deduplicated"
+            if t.target is not None:
+                reason = o.reason
+                if o.result is not None and t.target not in final_counts:
+                    if n_final != t.target:
+                        reason = f"rekeyed: the result for target {t.target} has {n_final} clusters after the merge"
+                    else:
+                        reason = "deduplicated: another target gave the same count with a lower IC"
+                if t.target not in final_counts:
+                    uncovered.setdefault(t.target, reason)
+                for row in o.diagnostics:
+                    optimization_rows.append(row)
+            else:
+                resolution_rows.append({
+                    "resolution_index": t.key,
+                    "gamma": t.gamma,
+                    "median_count": o.diagnostics[0]["median_count"] if o.diagnostics else np.nan,
+                    "trial_ic": o.result.trial_ic if o.result is not None else np.nan,
+                    "n_cluster": -1 if n_final is None else n_final,
+                    "ic": ic,
+                    "status": status,
+                })
+        if targets is not None:
+            by_target = {o.task.target: o for o in outcomes}
+            for k in targets.tolist():
+                o = by_target.get(k)
+                lo, hi = search.intervals.get(k, (np.nan, np.nan)) if search else (np.nan, np.nan)
+                target_rows.append({
+                    "target": k,
+                    "lower": lo,
+                    "upper": hi,
+                    "bracketed": k in search.intervals,
+                    "n_cluster": -1 if o is None or o.result is None else o.result.n_cluster,
+                    "ic": np.nan if o is None or o.result is None else o.result.ic,
+                    "status": ("returned" if k in final_counts and o is not None and o.result is not None
+                               and o.result.n_cluster == k else ("covered" if k in final_counts else "uncovered")),
+                    "reason": "" if k in final_counts else uncovered.get(k, ""),
+                })
+        uncovered = {k: v for k, v in sorted(uncovered.items()) if targets is not None and k not in final_counts}
+        params = {
+            "objective_function": p["objective"],
+            "n_trials": p["n_trials"],
+            "n_bootstrap": p["n_bootstrap"],
+            "n_iterations": p["n_iterations"],
+            "max_iterations": p["max_iterations"],
+            "beta": p["beta"],
+            "remove_threshold": p["remove_threshold"],
+            "min_cluster_size": p["min_cluster_size"],
+            "resolution_tolerance": p["resolution_tolerance"],
+            "graph_key": self.graph_key,
+            "random_state": self.random_state if isinstance(self.random_state, (int, np.integer)) else None,
+        }
+        return SCICEResults(
+            clusters=clusters,
+            analysis_mode=p["mode"],
+            ic_threshold=p["ic_threshold"],
+            requested_cluster_range=None if targets is None else np.asarray(targets, dtype=np.int64),
+            resolution_input=None if resolutions is None else np.asarray(resolutions, dtype=np.float64),
+            uncovered_targets=uncovered,
+            search_coverage_complete=True if targets is None else len(search.intervals) == len(targets),
+            target_diagnostics=pd.DataFrame(target_rows),
+            resolution_search_diagnostics=(search.probes if search is not None else pd.DataFrame()),
+            optimization_diagnostics=pd.DataFrame(optimization_rows),
+            resolution_diagnostics=pd.DataFrame(resolution_rows),
+            parallel_layout=layout_info.as_dict(),
+            params=params,
+            cell_names=graph.cell_names,
+            timings=dict(timings),
+        )

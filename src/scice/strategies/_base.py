@@ -1,0 +1,236 @@
+"""The four strategy families, each a small ABC with one abstract method.
+
+Every strategy subclasses :class:`sklearn.base.BaseEstimator`, so its
+constructor arguments are parameters: ``clone`` works and the estimator exposes
+them as nested parameters (``SCICE(...).set_params(scorer__...)``). Strategies get
+what they need through a context object and return plain data; they never reach
+back into the estimator.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from .._similarity import (
+    TrialSetScore,
+    bootstrap_inconsistency,
+    cell_consistency,
+    inconsistency,
+    unique_partitions,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .._context import OptimizeContext, SearchContext
+    from .._leiden import TrialSet
+
+__all__ = [
+    "Searcher",
+    "Optimizer",
+    "ICScorer",
+    "ParallelLayout",
+    "Task",
+    "SearchOutcome",
+    "OptimizeOutcome",
+    "LayoutInfo",
+]
+
+
+# ---------------------------------------------------------------------------
+# Plain data exchanged between the stages
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One unit of optimisation work.
+
+    Cluster-range mode: ``target`` with the resolution interval ``[lower, upper]``.
+    Manual mode: ``target is None`` and ``gamma`` is the resolution to evaluate.
+    ``key`` is stable across runs (target or input position); it seeds the bootstrap.
+    """
+
+    key: int
+    target: int | None = None
+    lower: float | None = None
+    upper: float | None = None
+    gamma: float | None = None
+
+
+@dataclass
+class SearchOutcome:
+    """What a searcher found.
+
+    Attributes
+    ----------
+    intervals
+        ``{target: (lower, upper)}`` for every bracketed target.
+    uncovered
+        ``{target: reason}`` for targets that were not bracketed or were dropped.
+    probes
+        One row per probe: ``gamma``, ``median_count``, ``ic`` and more.
+    """
+
+    intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
+    uncovered: dict[int, str] = field(default_factory=dict)
+    probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass
+class OptimizeOutcome:
+    """What an optimizer chose for a task: a trial set, or a reason for none."""
+
+    trial_set: TrialSet | None
+    reason: str = ""
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LayoutInfo:
+    """How a run's workers are arranged.
+
+    ``outer_workers`` evaluate optimisation tasks (targets / resolutions) side by
+    side; ``inner_workers`` split one probe's trials during the search.
+    """
+
+    n_workers: int
+    outer_workers: int
+    inner_workers: int
+    backend: str
+    layout: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n_workers": self.n_workers,
+            "outer_workers": self.outer_workers,
+            "inner_workers": self.inner_workers,
+            "backend": self.backend,
+            "layout": self.layout,
+        }
+
+
+# ---------------------------------------------------------------------------
+# Strategy bases
+# ---------------------------------------------------------------------------
+class Searcher(BaseEstimator, ABC):
+    """Finds, for each target cluster count, a resolution interval to optimise in.
+
+    Subclasses implement :meth:`search`. :meth:`run` adds the pre-filter that drops
+    targets whose probes are all inconsistent.
+    """
+
+    @abstractmethod
+    def search(self, targets: np.ndarray, context: SearchContext) -> SearchOutcome:
+        """Probe resolutions through ``context.probe`` and bracket each target."""
+
+    def prefilter(self, outcome: SearchOutcome, remove_threshold: float) -> SearchOutcome:
+        """Drop a target if >= 2 probes lie inside its interval and all have IC >= ``remove_threshold``."""
+        probes = outcome.probes
+        if probes.empty or not np.isfinite(remove_threshold):
+            return outcome
+        for target, (lower, upper) in list(outcome.intervals.items()):
+            inside = probes[(probes["gamma"] > lower) & (probes["gamma"] < upper)]
+            if len(inside) >= 2 and bool((inside["ic"] >= remove_threshold).all()):
+                del outcome.intervals[target]
+                outcome.uncovered[target] = (
+                    f"pre-filter: all {len(inside)} search probes in the interval had "
+                    f"IC >= remove_threshold ({remove_threshold:g})"
+                )
+        return outcome
+
+    def run(self, targets: np.ndarray, context: SearchContext, remove_threshold: float) -> SearchOutcome:
+        """Search, then pre-filter (the template the estimator calls)."""
+        outcome = self.search(np.asarray(targets), context)
+        return self.prefilter(outcome, remove_threshold)
+
+
+class Optimizer(BaseEstimator, ABC):
+    """Chooses the trial set that represents a task's target."""
+
+    @abstractmethod
+    def optimize(self, task: Task, context: OptimizeContext) -> OptimizeOutcome:
+        """Evaluate resolutions for ``task`` and return the chosen trial set."""
+
+    def evaluate_fixed(self, task: Task, context: OptimizeContext) -> OptimizeOutcome:
+        """Manual resolution mode: one trial set at ``task.gamma``, no search."""
+        trial_set = context.trials(task.gamma)
+        score = context.score(trial_set)
+        row = {
+            "gamma": trial_set.gamma,
+            "stage": "manual",
+            "round": 0,
+            "median_count": trial_set.median_count,
+            "trial_ic": score.ic,
+            "n_partitions": int(score.partitions.shape[0]),
+        }
+        return OptimizeOutcome(trial_set=trial_set, diagnostics=[row])
+
+
+class ICScorer(BaseEstimator, ABC):
+    """Scores a trial set: unique partitions, pairwise similarity S, IC = 1/(p^T S p).
+
+    Subclasses implement :meth:`similarity` for two labelings (1 for identical
+    partitions). The hooks below build on it and may be overridden for speed.
+    """
+
+    @abstractmethod
+    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Similarity of two labelings of the same cells (1 when they are the same partition)."""
+
+    def similarity_matrix(self, partitions: np.ndarray) -> np.ndarray:
+        """Symmetric ``(U, U)`` matrix of pairwise similarities, diagonal 1."""
+        u = partitions.shape[0]
+        sim = np.eye(u)
+        for i in range(u):
+            for j in range(i + 1, u):
+                sim[i, j] = sim[j, i] = float(self.similarity(partitions[i], partitions[j]))
+        return sim
+
+    def score(self, labelings: np.ndarray) -> TrialSetScore:
+        """Collapse ``(T, n)`` labelings into unique partitions and compute the IC."""
+        partitions, counts, inverse = unique_partitions(labelings)
+        sim = self.similarity_matrix(partitions)
+        ic = inconsistency(counts / counts.sum(), sim)
+        return TrialSetScore(partitions=partitions, counts=counts, inverse=inverse, similarity=sim, ic=ic)
+
+    def bootstrap(self, score: TrialSetScore, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+        """IC of each of ``n_bootstrap`` resamples of the trials, reusing ``score.similarity``."""
+        return bootstrap_inconsistency(score.inverse, score.similarity, n_bootstrap, rng)
+
+    def cell_consistency(self, score: TrialSetScore) -> np.ndarray:
+        """Per-cell consistency (element-centric, whatever the similarity)."""
+        return cell_consistency(score.partitions, score.frequencies)
+
+
+class ParallelLayout(BaseEstimator, ABC):
+    """Runs independent tasks, in the parent process or on workers.
+
+    Implementations must return results in task order; the pipeline makes each
+    task's result depend on its arguments only, so any layout gives identical
+    results.
+    """
+
+    @abstractmethod
+    def map(
+        self,
+        func: Callable[..., Any],
+        tasks: Sequence[tuple],
+        n_jobs: int,
+        callback: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
+        """Return ``[func(*args) for args in tasks]``; call ``callback`` as each finishes."""
+
+    def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
+        """Decide the outer/inner worker split for a run (hook)."""
+        outer = max(1, min(n_jobs, n_tasks))
+        return LayoutInfo(
+            n_workers=n_jobs,
+            outer_workers=outer,
+            inner_workers=1,
+            backend="sequential" if n_jobs == 1 else "unknown",
+            layout=type(self).__name__,
+        )

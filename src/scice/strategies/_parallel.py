@@ -1,0 +1,83 @@
+"""Parallel layouts: where optimisation tasks and probe trials run.
+
+Leiden holds the GIL and igraph's generator is per thread, so work is spread
+over processes, never threads. :class:`ProcessLayout` uses joblib without naming
+a backend, so ``with joblib.parallel_config(backend="dask"):`` (or ray) sends the
+work to that cluster; joblib's default is a local process pool (loky).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import joblib
+
+from ._base import LayoutInfo, ParallelLayout
+
+__all__ = ["SerialLayout", "ProcessLayout"]
+
+
+class SerialLayout(ParallelLayout):
+    """Everything in the calling process, one task after another."""
+
+    def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
+            callback: Callable[[Any], None] | None = None) -> list[Any]:
+        out = []
+        for args in tasks:
+            result = func(*args)
+            if callback is not None:
+                callback(result)
+            out.append(result)
+        return out
+
+    def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
+        return LayoutInfo(n_workers=1, outer_workers=1, inner_workers=1, backend="sequential",
+                          layout="serial")
+
+
+def _active_backend_name() -> str:
+    backend, _ = joblib.parallel.get_active_backend()
+    name = type(backend).__name__
+    return name.removesuffix("Backend").lower() or name
+
+
+class ProcessLayout(ParallelLayout):
+    """Tasks on joblib workers (processes by default; whatever backend is active).
+
+    Optimisation tasks (targets or manual resolutions) run side by side on up to
+    ``n_jobs`` workers. Search probes are sequential by nature; on graphs with at
+    least ``inner_min_edges`` edges each probe's trials are split across workers,
+    below that they run in the parent (dispatch would cost more than it saves).
+
+    Parameters
+    ----------
+    inner_min_edges : int, default=200_000
+        Edge count from which probe trials are split across workers.
+    batch_size : int or "auto", default=1
+        joblib batch size for optimisation tasks.
+    """
+
+    def __init__(self, inner_min_edges: int = 200_000, batch_size: int | str = 1):
+        self.inner_min_edges = inner_min_edges
+        self.batch_size = batch_size
+
+    def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
+            callback: Callable[[Any], None] | None = None) -> list[Any]:
+        if n_jobs == 1 or len(tasks) <= 1:
+            return SerialLayout().map(func, tasks, 1, callback)
+        parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
+                                   return_as="generator")
+        out = []
+        for result in parallel(joblib.delayed(func)(*args) for args in tasks):
+            if callback is not None:
+                callback(result)
+            out.append(result)
+        return out
+
+    def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
+        outer = max(1, min(n_jobs, n_tasks))
+        inner = n_jobs if (n_jobs > 1 and n_edges >= self.inner_min_edges) else 1
+        backend = "sequential" if n_jobs == 1 else _active_backend_name()
+        return LayoutInfo(n_workers=n_jobs, outer_workers=outer, inner_workers=inner, backend=backend,
+                          layout="processes")

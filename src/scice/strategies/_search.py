@@ -1,0 +1,165 @@
+"""Searchers: bracket each target cluster count with a resolution interval."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Searcher, SearchOutcome
+
+__all__ = ["BisectionSearcher", "FixedResolutions"]
+
+
+class BisectionSearcher(Searcher):
+    """Shared bisection search over the resolution, as in scICE, with an adaptive stop.
+
+    CPM: bisection on ``log(gamma)`` between ``lower_bound`` and an upper bound
+    found by doubling from ``start`` until the median cluster count exceeds the
+    largest target. Modularity: linear bisection in ``[0, upper]``, doubling from 1.
+    Every probe runs ``n_probe_trials`` trials of ``probe_iterations`` iterations
+    with ``probe_beta`` and is shared by all targets.
+
+    For target k the interval is ``[last probe with median count < k, first probe
+    with median count > k]``. The searcher bisects until a probe with median count
+    k exists, then refines each boundary. The original stops a boundary only when
+    its two resolutions differ by at most ``resolution_tolerance`` (absolute); the
+    interval only seeds a grid, so this searcher also stops a boundary once its
+    width is at most ``plateau_fraction`` of the width of the known k region (both
+    measured in log(gamma) for CPM). ``plateau_fraction=0`` gives the original
+    behaviour.
+
+    Parameters
+    ----------
+    n_probe_trials : int, default=10
+        Trials per probe.
+    probe_iterations : int, default=3
+        Leiden iterations per probe trial.
+    probe_beta : float, default=0.01
+        Leiden randomness per probe trial.
+    plateau_fraction : float, default=0.1
+        Adaptive stopping rule (see above); 0 disables it.
+    lower_bound : float, default=1e-8
+        Smallest CPM resolution probed.
+    start : float, default=1e-3
+        First CPM upper-bound candidate (doubled until it is above every target).
+    max_probes : int, default=400
+        Safety cap on the number of probes.
+    """
+
+    def __init__(
+        self,
+        n_probe_trials: int = 10,
+        probe_iterations: int = 3,
+        probe_beta: float = 0.01,
+        plateau_fraction: float = 0.1,
+        lower_bound: float = 1e-8,
+        start: float = 1e-3,
+        max_probes: int = 400,
+    ):
+        self.n_probe_trials = n_probe_trials
+        self.probe_iterations = probe_iterations
+        self.probe_beta = probe_beta
+        self.plateau_fraction = plateau_fraction
+        self.lower_bound = lower_bound
+        self.start = start
+        self.max_probes = max_probes
+
+    # -- helpers ------------------------------------------------------------
+    def _probe(self, context, gamma: float, table: dict[float, float]) -> float:
+        if gamma not in table:
+            p = context.probe(gamma, self.n_probe_trials, self.probe_iterations, self.probe_beta)
+            table[gamma] = p.median_count
+        return table[gamma]
+
+    @staticmethod
+    def _interval(table: dict[float, float], k: int):
+        """(lo, hi, k_gammas) from the probes; lo/hi None when missing."""
+        gammas = np.array(sorted(table))
+        counts = np.array([table[g] for g in gammas])
+        above = np.flatnonzero(counts > k)
+        if above.size == 0:
+            return None, None, []
+        hi_idx = int(above[0])
+        below = np.flatnonzero(counts[:hi_idx] < k)
+        if below.size == 0:
+            return None, float(gammas[hi_idx]), []
+        lo_idx = int(below[-1])
+        inside = gammas[lo_idx + 1 : hi_idx]
+        k_gammas = [float(g) for g, c in zip(inside, counts[lo_idx + 1 : hi_idx]) if c == k]
+        return float(gammas[lo_idx]), float(gammas[hi_idx]), k_gammas
+
+    # -- the strategy -------------------------------------------------------
+    def search(self, targets: np.ndarray, context) -> SearchOutcome:
+        log_scale = context.objective_function == "CPM"
+        tol = float(context.resolution_tolerance)
+        table: dict[float, float] = {}
+        outcome = SearchOutcome()
+        hi_target = int(np.max(targets))
+
+        def width(a: float, b: float) -> float:
+            return float(np.log(b) - np.log(a)) if log_scale else float(b - a)
+
+        def mid(a: float, b: float) -> float:
+            return float(np.sqrt(a * b)) if log_scale else 0.5 * (a + b)
+
+        # Bounds.
+        lower = self.lower_bound if log_scale else 0.0
+        self._probe(context, lower, table)
+        upper = self.start if log_scale else 1.0
+        ceiling = 1e12
+        while len(table) < self.max_probes and upper < ceiling:
+            count = self._probe(context, upper, table)
+            # Stop once above every target, or once only clusters below min_cluster_size remain.
+            if count > hi_target or count == 0:
+                break
+            upper *= 2.0
+        max_seen = max(table.values())
+
+        for k in sorted(int(t) for t in targets):
+            while len(table) < self.max_probes:
+                lo, hi, k_gammas = self._interval(table, k)
+                if lo is None or hi is None:
+                    break
+                if not k_gammas:
+                    if hi - lo <= tol:
+                        break
+                    self._probe(context, mid(lo, hi), table)
+                    continue
+                plateau = width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
+                stop = max(self.plateau_fraction * plateau, 0.0)
+                left, right = (lo, k_gammas[0]), (k_gammas[-1], hi)
+                if left[1] - left[0] > tol and width(*left) > stop:
+                    self._probe(context, mid(*left), table)
+                elif right[1] - right[0] > tol and width(*right) > stop:
+                    self._probe(context, mid(*right), table)
+                else:
+                    break
+            lo, hi, k_gammas = self._interval(table, k)
+            if lo is None and hi is None:
+                outcome.uncovered[k] = (
+                    f"search: no probed resolution gave more than {k} clusters "
+                    f"(largest median effective count seen: {max_seen:g})"
+                )
+            elif lo is None:
+                outcome.uncovered[k] = (
+                    f"search: even the smallest resolution ({min(table):g}) gave more than {k} "
+                    "clusters (the graph has more components than the target)"
+                )
+            else:
+                outcome.intervals[k] = (lo, hi)
+        outcome.probes = context.probe_frame()
+        if len(table) >= self.max_probes:
+            for k in sorted(int(t) for t in targets):
+                if k not in outcome.intervals and k not in outcome.uncovered:
+                    outcome.uncovered[k] = f"search: stopped at max_probes={self.max_probes}"
+        return outcome
+
+
+class FixedResolutions(Searcher):
+    """The no-search searcher of manual resolution mode: it brackets nothing.
+
+    In manual mode the estimator evaluates the given resolutions directly; this
+    searcher exists so that a run always has one, and returns an empty outcome.
+    """
+
+    def search(self, targets: np.ndarray, context) -> SearchOutcome:
+        return SearchOutcome()
