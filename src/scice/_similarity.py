@@ -105,7 +105,7 @@ def _contingency(a: np.ndarray, b: np.ndarray):
 
 def ecs_per_cell(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-cell element-centric similarity of two labelings, ``(n,)`` in [0, 1]."""
-    a, b = _as_labels(a), _as_labels(b)
+    a, b = _as_label_pair(a, b)
     x, y, counts, size_a, size_b, inverse = _contingency(a, b)
     per_entry = counts / np.maximum(size_a[x], size_b[y])
     return per_entry[inverse]
@@ -113,11 +113,17 @@ def ecs_per_cell(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def ecs(a: np.ndarray, b: np.ndarray) -> float:
     """Element-centric similarity of two labelings: the mean of :func:`ecs_per_cell`."""
+    a, b = _as_label_pair(a, b)
+    x, y, counts, size_a, size_b, _ = _contingency(a, b)
+    return float(np.sum(counts * counts / np.maximum(size_a[x], size_b[y])) / a.shape[0])
+
+
+def _as_label_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Checked here, not left to numpy: a length-1 labeling would broadcast silently.
     a, b = _as_labels(a), _as_labels(b)
     if a.shape != b.shape:
         raise ValueError(f"Labelings must have the same length, got {a.shape[0]} and {b.shape[0]}.")
-    x, y, counts, size_a, size_b, _ = _contingency(a, b)
-    return float(np.sum(counts * counts / np.maximum(size_a[x], size_b[y])) / a.shape[0])
+    return a, b
 
 
 def _as_labels(labels: np.ndarray) -> np.ndarray:

@@ -155,11 +155,13 @@ class BisectionSearcher(Searcher):
 
 
 class FixedResolutions(Searcher):
-    """The no-search searcher of manual resolution mode: it brackets nothing.
+    """The no-search searcher: it probes nothing and brackets nothing.
 
-    In manual mode the estimator evaluates the given resolutions directly; this
-    searcher exists so that a run always has one, and returns an empty outcome.
+    In manual resolution mode the estimator evaluates the given resolutions
+    directly and never calls a searcher. Used in cluster-range mode, every target
+    is reported uncovered (with that reason) and the fit returns no results.
     """
 
     def search(self, targets: np.ndarray, context) -> SearchOutcome:
-        return SearchOutcome()
+        reason = "search: the 'fixed' searcher brackets no targets (use resolution= for manual mode)"
+        return SearchOutcome(uncovered={int(k): reason for k in np.asarray(targets).tolist()})

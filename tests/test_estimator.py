@@ -1,0 +1,247 @@
+"""The SCICE estimator end to end on real graphs (real igraph Leiden, nothing mocked)."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import FrozenInstanceError
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
+
+import scice
+from scice import SCICE, SCICEResults
+from scice.strategies import ICScorer, RefineOptimizer
+from scice.testing import check_scorer
+
+from conftest import blob_graph
+
+
+# ---------------------------------------------------------------------------
+# results of a cluster-range fit
+# ---------------------------------------------------------------------------
+def test_cluster_range_fit_covers_targets(pbmc_fit, pbmc):
+    res = pbmc_fit.results_
+    assert isinstance(res, SCICEResults)
+    assert res.analysis_mode == "cluster_range"
+    assert res.requested_cluster_range.tolist() == [2, 3, 4, 5, 6]
+    for k in range(2, 7):
+        assert k in res.n_cluster.tolist() or res.uncovered_targets.get(k)
+    for c in res.clusters:
+        assert c.best_labels.shape == (pbmc.n_obs,)
+        assert len(np.unique(c.best_labels)) == c.n_cluster
+        assert c.ic_vec.shape == (30,) and np.all(c.ic_vec >= 1.0)
+        assert c.ic == np.median(c.ic_vec)
+        assert c.labelings.shape[1] == pbmc.n_obs and c.frequencies.sum() == 8
+        assert np.all((c.mei >= 0) & (c.mei <= 1 + 1e-12))
+        assert c.source_target_cluster in range(2, 7)
+    assert pbmc_fit.best_cluster_ == res.best_cluster
+    best = res[pbmc_fit.best_cluster_]
+    assert np.array_equal(pbmc_fit.labels_, best.best_labels)
+    assert res.best_resolution == best.gamma == pbmc_fit.best_resolution_
+    assert not res.resolution_search_diagnostics.empty
+    assert set(res.target_diagnostics["target"]) == set(range(2, 7))
+
+
+def test_results_are_frozen_and_picklable(pbmc_fit):
+    res = pbmc_fit.results_
+    with pytest.raises(FrozenInstanceError):
+        res.analysis_mode = "x"
+    with pytest.raises(ValueError, match="read-only"):
+        res.clusters[0].best_labels[0] = 5
+    again = pickle.loads(pickle.dumps(res))
+    assert again == res
+    assert again is not res
+
+
+def test_to_frame_and_consistent(pbmc_manual_fit):
+    res = pbmc_manual_fit.results_
+    frame = res.to_frame()
+    assert list(frame.index) == res.n_cluster.tolist()
+    assert {"gamma", "ic", "ic_q05", "ic_q95", "n_partitions", "consistent"} <= set(frame.columns)
+    threshold = float(np.median(res.ic))
+    chosen = res.consistent(threshold)
+    assert chosen.tolist() == [k for k, ic in zip(res.n_cluster, res.ic) if ic < threshold]
+    assert res.consistent(1.0).size == 0
+    with pytest.raises(KeyError, match="available counts"):
+        res[10_000]
+
+
+def test_fit_predict_and_input_untouched(pbmc_copy):
+    before_uns = set(pbmc_copy.uns)
+    before_obs = pbmc_copy.obs.copy()
+    graph_before = pbmc_copy.obsp["connectivities"].copy()
+    est = SCICE(cluster_range=(3, 4), n_trials=5, n_bootstrap=10, random_state=1)
+    labels = est.fit_predict(pbmc_copy)
+    assert np.array_equal(labels, est.labels_)
+    assert set(pbmc_copy.uns) == before_uns
+    pd.testing.assert_frame_equal(pbmc_copy.obs, before_obs)
+    assert (pbmc_copy.obsp["connectivities"] != graph_before).nnz == 0
+
+
+def test_manual_mode_deduplicates_and_uses_gamma(pbmc):
+    est = SCICE(resolution=[0.002, 0.02, 0.002, 0.2], n_trials=5, n_bootstrap=10, random_state=0).fit(pbmc)
+    res = est.results_
+    assert res.analysis_mode == "resolution"
+    assert res.resolution_input.tolist() == [0.002, 0.02, 0.2]
+    assert len(res.resolution_diagnostics) == 3
+    assert all(c.source_target_cluster == -1 for c in res.clusters)
+    by_gamma = sorted(res.clusters, key=lambda c: c.gamma)
+    counts = [c.n_cluster for c in by_gamma]
+    assert counts == sorted(counts) and counts[0] < counts[-1]  # larger CPM gamma, more clusters
+
+
+def test_modularity_objective_uses_resolution(pbmc):
+    low = SCICE(resolution=[0.3], objective_function="modularity", n_trials=4, n_bootstrap=5,
+                random_state=0).fit(pbmc)
+    high = SCICE(resolution=[3.0], objective_function="Modularity", n_trials=4, n_bootstrap=5,
+                 random_state=0).fit(pbmc)
+    cpm = SCICE(resolution=[0.3], objective_function="CPM", n_trials=4, n_bootstrap=5, random_state=0).fit(pbmc)
+    assert low.results_.params["objective_function"] == "modularity"
+    assert low.best_cluster_ < high.best_cluster_
+    assert low.best_cluster_ != cpm.best_cluster_
+
+
+def test_modularity_cluster_range(pbmc):
+    est = SCICE(cluster_range=(3, 5), objective_function="modularity", n_trials=5, n_bootstrap=10,
+                random_state=0).fit(pbmc)
+    res = est.results_
+    for k in (3, 4, 5):
+        assert k in res.n_cluster.tolist() or res.uncovered_targets.get(k)
+    assert len(res.clusters) >= 2
+
+
+def test_beta_is_applied(pbmc):
+    """Different beta, same seeds: different labelings (igraph really uses beta)."""
+    from scice._graph import graph_from_input
+    from scice._leiden import LeidenConfig, TrialRunner
+
+    runner = TrialRunner(graph_from_input(pbmc, "connectivities"), LeidenConfig())
+    seeds = np.arange(1, 9)
+    a = runner.run(0.05, seeds, 2, 0.001).labelings
+    b = runner.run(0.05, seeds, 2, 0.5).labelings
+    assert not np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------
+# reproducibility
+# ---------------------------------------------------------------------------
+def test_same_random_state_same_results(pbmc):
+    kw = dict(cluster_range=(3, 5), n_trials=5, n_bootstrap=20, random_state=7)
+    a = SCICE(**kw).fit(pbmc).results_
+    b = SCICE(**kw).fit(pbmc).results_
+    assert a.clusters == b.clusters
+    assert a.resolution_search_diagnostics.equals(b.resolution_search_diagnostics)
+    # At an inconsistent resolution the seeds matter: another random_state differs.
+    kw = dict(resolution=[0.05], n_trials=5, n_bootstrap=20)
+    c1 = SCICE(**kw, random_state=7).fit(pbmc).results_
+    c2 = SCICE(**kw, random_state=7).fit(pbmc).results_
+    d = SCICE(**kw, random_state=8).fit(pbmc).results_
+    assert c1.clusters == c2.clusters
+    assert c1.clusters != d.clusters
+
+
+def test_n_jobs_and_backends_give_identical_results(pbmc):
+    kw = dict(cluster_range=(3, 6), n_trials=5, n_bootstrap=20, random_state=3)
+    serial = SCICE(**kw, n_jobs=1).fit(pbmc).results_
+    two = SCICE(**kw, n_jobs=2).fit(pbmc).results_
+    assert two.parallel_layout["outer_workers"] == 2
+    assert two.clusters == serial.clusters
+    assert two.optimization_diagnostics.equals(serial.optimization_diagnostics)
+    with joblib.parallel_config(backend="threading"):
+        threads = SCICE(**kw, n_jobs=2).fit(pbmc).results_
+    assert threads.clusters == serial.clusters
+    assert threads.parallel_layout["backend"] == "threading"
+    inner = SCICE(**kw, n_jobs=2, layout=scice.strategies.ProcessLayout(inner_min_edges=0)).fit(pbmc).results_
+    assert inner.parallel_layout["inner_workers"] == 2
+    assert inner.clusters == serial.clusters
+
+
+# ---------------------------------------------------------------------------
+# sklearn conventions and strategies
+# ---------------------------------------------------------------------------
+def test_get_set_params_clone_nested():
+    est = SCICE(cluster_range=(2, 8), n_trials=5)
+    params = est.get_params()
+    assert params["cluster_range"] == (2, 8) and params["scorer"] == "ecs"
+    est2 = clone(est).set_params(n_trials=30, optimizer__n_steps=5, searcher__plateau_fraction=0.0)
+    assert est.n_trials == 5 and est2.n_trials == 30
+    assert isinstance(est2.optimizer, RefineOptimizer) and est2.optimizer.n_steps == 5
+    assert est2.get_params()["optimizer__n_steps"] == 5
+    assert est2.get_params()["searcher__plateau_fraction"] == 0.0
+    est3 = clone(est2)
+    assert est3.optimizer is not est2.optimizer and est3.optimizer.n_steps == 5
+
+
+def test_nested_params_change_the_run(pbmc):
+    kw = dict(cluster_range=(4, 5), n_trials=5, n_bootstrap=10, random_state=0)
+    exact = SCICE(**kw).set_params(searcher__plateau_fraction=0.0).fit(pbmc)
+    fast = SCICE(**kw).fit(pbmc)
+    assert exact.results_.timings["n_probes"] > fast.results_.timings["n_probes"]
+
+
+class ARIScorer(ICScorer):
+    """A user scorer: adjusted Rand index instead of element-centric similarity."""
+
+    def similarity(self, a, b):
+        return adjusted_rand_score(a, b)
+
+
+def test_user_scorer_conforms_and_changes_result(pbmc):
+    check_scorer(ARIScorer())
+    kw = dict(resolution=[0.02, 0.05], n_trials=6, n_bootstrap=20, random_state=0)
+    ecs_res = SCICE(**kw).fit(pbmc).results_
+    ari_res = SCICE(**kw, scorer=ARIScorer()).fit(pbmc).results_
+    assert not np.allclose(ecs_res.ic, ari_res.ic)
+    for c in ari_res.clusters:  # the stored trial IC is 1 / (p^T S p) with S from ARI
+        p = c.frequencies / c.frequencies.sum()
+        sim = np.array([[adjusted_rand_score(x, y) for y in c.labelings] for x in c.labelings])
+        assert abs(c.trial_ic - 1.0 / (p @ sim @ p)) < 1e-12
+
+
+def test_strategy_by_name_and_errors():
+    with pytest.raises(ValueError, match="Unknown scorer 'ari'.*'ecs'"):
+        SCICE(resolution=[0.1], scorer="ari").fit(blob_graph())
+    with pytest.raises(TypeError, match="optimizer must be the name of a built-in"):
+        SCICE(resolution=[0.1], optimizer=42).fit(blob_graph())
+
+
+def test_fit_sparse_matrix_and_no_cell_names():
+    est = SCICE(cluster_range=(2, 4), n_trials=5, n_bootstrap=10, random_state=0).fit(blob_graph(bridge=3))
+    res = est.results_
+    assert res.cell_names is None
+    assert set(res.n_cluster.tolist()) >= {4}
+    assert res[4].ic == 1.0
+
+
+# ---------------------------------------------------------------------------
+# parameter errors
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "params,error,match",
+    [
+        ({}, ValueError, "Neither cluster_range nor resolution"),
+        ({"cluster_range": (2, 4), "resolution": [0.1]}, ValueError, "Both cluster_range and resolution"),
+        ({"cluster_range": (5, 2)}, ValueError, r"reversed.*Did you mean \(2, 5\)"),
+        ({"cluster_range": (1, 4)}, ValueError, r"\[2, n_cells\]"),
+        ({"cluster_range": (2, 10_000)}, ValueError, r"\[2, n_cells\] = \[2, 160\]"),
+        ({"cluster_range": (2, 3, 4)}, ValueError, "inclusive pair"),
+        ({"cluster_range": "2-5"}, TypeError, "cluster_range must be a tuple"),
+        ({"resolution": [0.1, -1.0]}, ValueError, "positive and finite"),
+        ({"resolution": 0}, ValueError, "positive and finite"),
+        ({"resolution": []}, ValueError, "resolution is empty"),
+        ({"resolution": [0.1], "n_trials": 0}, ValueError, "n_trials must be >= 1"),
+        ({"resolution": [0.1], "n_trials": 2.5}, TypeError, "n_trials must be an integer"),
+        ({"resolution": [0.1], "objective_function": "RB"}, ValueError, "objective_function must be 'CPM' or"),
+        ({"resolution": [0.1], "n_jobs": 0}, ValueError, "n_jobs must be a positive integer or -1"),
+        ({"resolution": [0.1], "beta": 0}, ValueError, "beta must be > 0"),
+        ({"resolution": [0.1], "ic_threshold": 0.5}, ValueError, "ic_threshold must be >= 1"),
+    ],
+)
+def test_bad_parameters(params, error, match):
+    with pytest.raises(error, match=match):
+        SCICE(**params).fit(blob_graph())

@@ -1,0 +1,83 @@
+"""Every built-in strategy passes its family's conformance suite; broken ones do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scice import strategies as S
+from scice.testing import check_layout, check_optimizer, check_scorer, check_searcher, check_strategy
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        S.ECSScorer(),
+        S.BisectionSearcher(),
+        S.BisectionSearcher(plateau_fraction=0.0),
+        S.FixedResolutions(),
+        S.RefineOptimizer(),
+        S.GridOptimizer(n_steps=5),
+        S.SerialLayout(),
+        S.ProcessLayout(),
+    ],
+    ids=lambda s: type(s).__name__,
+)
+def test_builtin_strategies_conform(strategy):
+    check_strategy(strategy)
+
+
+def test_registries_name_the_builtins():
+    assert S.SEARCHERS["bisection"] is S.BisectionSearcher
+    assert S.OPTIMIZERS["refine"] is S.RefineOptimizer and S.OPTIMIZERS["grid"] is S.GridOptimizer
+    assert S.SCORERS["ecs"] is S.ECSScorer
+    assert S.LAYOUTS["serial"] is S.SerialLayout and S.LAYOUTS["processes"] is S.ProcessLayout
+
+
+def test_abstract_bases_need_their_one_method():
+    for base in (S.Searcher, S.Optimizer, S.ICScorer, S.ParallelLayout):
+        with pytest.raises(TypeError, match="abstract"):
+            base()
+
+
+class AsymmetricScorer(S.ICScorer):
+    def similarity(self, a, b):
+        return 1.0 if np.array_equal(a, b) else float(np.mean(a == b)) * 0.5 + 0.1 * float(a[0] > b[0])
+
+
+class ReversedLayout(S.SerialLayout):
+    def map(self, func, tasks, n_jobs, callback=None):
+        return list(reversed(super().map(func, tasks, n_jobs, callback)))
+
+
+class OutsideOptimizer(S.GridOptimizer):
+    def optimize(self, task, context):
+        if task.target is None:
+            return self.evaluate_fixed(task, context)
+        return S.OptimizeOutcome(trial_set=context.trials(task.upper * 10))
+
+
+class ForgetfulSearcher(S.BisectionSearcher):
+    def search(self, targets, context):
+        outcome = super().search(targets, context)
+        outcome.uncovered.clear()
+        return outcome
+
+
+@pytest.mark.parametrize(
+    "check,strategy,match",
+    [
+        (check_scorer, AsymmetricScorer(), "relabelled partition|not symmetric"),
+        (check_layout, ReversedLayout(), "task order"),
+        (check_optimizer, OutsideOptimizer(), "outside its interval"),
+        (check_searcher, ForgetfulSearcher(), "neither bracketed nor uncovered"),
+    ],
+)
+def test_conformance_suites_catch_broken_strategies(check, strategy, match):
+    with pytest.raises(AssertionError, match=match):
+        check(strategy)
+
+
+def test_check_strategy_rejects_non_strategies():
+    with pytest.raises(TypeError, match="not a scice strategy"):
+        check_strategy(object())
