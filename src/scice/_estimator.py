@@ -51,6 +51,27 @@ def _resolve_strategy(value: Any, name: str) -> Any:
     )
 
 
+def _dispatch_order(tasks: list[Task], probes: pd.DataFrame | None) -> list[int]:
+    """Order in which to hand tasks to workers: the likely slowest first.
+
+    Only the wall time depends on it (results are put back in task order). A
+    target whose search probes disagreed (probe IC > 1 inside its interval) will
+    probably need refinement, the long part of a run, so it starts first.
+    """
+    if probes is None or probes.empty or "ic" not in probes:
+        return list(range(len(tasks)))
+    gammas, ics = probes["gamma"].to_numpy(), probes["ic"].to_numpy()
+
+    def cost(i: int) -> float:
+        t = tasks[i]
+        if t.lower is None or t.upper is None:
+            return 0.0
+        inside = (gammas >= t.lower) & (gammas <= t.upper)
+        return float(ics[inside].min()) if inside.any() else 0.0
+
+    return sorted(range(len(tasks)), key=lambda i: -cost(i))
+
+
 class SCICE(ClusterMixin, BaseEstimator):
     """Clustering consistency of Leiden on a cell graph (scICE).
 
@@ -294,7 +315,7 @@ class SCICE(ClusterMixin, BaseEstimator):
             stats = context.stats()
             for key in ("n_leiden_calls", "leiden_seconds", "scoring_seconds", "n_probes"):
                 timings[key] += stats[key]
-            tasks = [Task(key=int(k), target=int(k), lower=lo, upper=hi)
+            tasks = [Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
                      for k, (lo, hi) in sorted(search.intervals.items())]
             if verbose:
                 logger.info("scice: search used %d probes; %d of %d targets bracketed", stats["n_probes"],
@@ -315,12 +336,20 @@ class SCICE(ClusterMixin, BaseEstimator):
             n_bootstrap=p["n_bootstrap"],
         )
         t_opt = time.perf_counter()
-        outcomes = self._run_tasks(graph, tasks, spec, strategies["layout"], layout_info, verbose)
+        order = _dispatch_order(tasks, search.probes if search is not None else None)
+        ran = self._run_tasks(graph, [tasks[i] for i in order], spec, strategies["layout"], layout_info, verbose)
+        outcomes: list[TaskResult] = [None] * len(tasks)  # type: ignore[list-item]
+        for i, o in zip(order, ran):
+            outcomes[i] = o
         timings["optimize_seconds"] = time.perf_counter() - t_opt
+        timings["task_seconds"] = 0.0
         for o in outcomes:
-            for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "scoring_seconds"):
+            for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "scoring_seconds", "task_seconds"):
                 timings[key] += o.stats.get(key, 0)
         timings["total_seconds"] = time.perf_counter() - t_start
+        # Time spent by whoever did the work (search in the parent, tasks on workers);
+        # 1 - leiden_seconds / busy_seconds is the share of work outside Leiden.
+        timings["busy_seconds"] = timings["search_seconds"] + timings["task_seconds"]
 
         results = self._assemble(p, graph, targets, resolutions, search, outcomes, layout_info, timings)
         self.results_ = results

@@ -52,6 +52,8 @@ class Task:
     Cluster-range mode: ``target`` with the resolution interval ``[lower, upper]``.
     Manual mode: ``target is None`` and ``gamma`` is the resolution to evaluate.
     ``key`` is stable across runs (target or input position); it seeds the bootstrap.
+    ``hint`` (optional) is a resolution inside the interval where the search saw
+    the target count; optimizers may start there.
     """
 
     key: int
@@ -59,6 +61,7 @@ class Task:
     lower: float | None = None
     upper: float | None = None
     gamma: float | None = None
+    hint: float | None = None
 
 
 @dataclass
@@ -73,11 +76,15 @@ class SearchOutcome:
         ``{target: reason}`` for targets that were not bracketed or were dropped.
     probes
         One row per probe: ``gamma``, ``median_count``, ``ic`` and more.
+    hints
+        Optional ``{target: gamma}``: a resolution inside the interval where the
+        search saw the target count (optimizers may start there).
     """
 
     intervals: dict[int, tuple[float, float]] = field(default_factory=dict)
     uncovered: dict[int, str] = field(default_factory=dict)
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hints: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +143,7 @@ class Searcher(BaseEstimator, ABC):
             inside = probes[(probes["gamma"] > lower) & (probes["gamma"] < upper)]
             if len(inside) >= 2 and bool((inside["ic"] >= remove_threshold).all()):
                 del outcome.intervals[target]
+                outcome.hints.pop(target, None)
                 outcome.uncovered[target] = (
                     f"pre-filter: all {len(inside)} search probes in the interval had "
                     f"IC >= remove_threshold ({remove_threshold:g})"

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._base import OptimizeOutcome, Optimizer, Task
 
-__all__ = ["RefineOptimizer", "GridOptimizer", "resolution_grid", "center_out"]
+__all__ = ["RefineOptimizer", "GridOptimizer", "resolution_grid", "center_out", "grid_order"]
 
 
 def resolution_grid(lower: float, upper: float, n_steps: int, objective_function: str) -> np.ndarray:
@@ -37,13 +37,27 @@ def center_out(n: int) -> np.ndarray:
     return np.argsort(np.abs(np.arange(n) - (n - 1) / 2.0), kind="stable")
 
 
+def grid_order(gammas: np.ndarray, hint: float | None, objective_function: str) -> np.ndarray:
+    """Order in which to evaluate ``gammas``: nearest to ``hint`` first, else centre-out.
+
+    Distances are in ``log(gamma)`` for CPM; ties go to the smaller resolution.
+    """
+    if hint is None or not np.isfinite(hint) or (hint <= 0 and objective_function == "CPM"):
+        return center_out(gammas.size)
+    if objective_function == "CPM":
+        dist = np.abs(np.log(gammas) - np.log(hint))
+    else:
+        dist = np.abs(gammas - hint)
+    return np.argsort(dist, kind="stable")
+
+
 class GridOptimizer(Optimizer):
     """Evaluate a resolution grid over the interval; keep the lowest IC, no refinement.
 
-    Resolutions run from the centre of the interval outwards (the centre is where
-    the search saw the target count); a trial set at median count k whose IC is
-    exactly 1 is taken at once, since no other resolution can beat it. The
-    remaining grid points are then not run.
+    Resolutions run nearest-first from the task's ``hint`` (where the search saw
+    the target count), or from the centre of the interval outwards without one; a
+    trial set at median count k whose IC is exactly 1 is taken at once, since no
+    other resolution can beat it. The remaining grid points are then not run.
 
     Parameters
     ----------
@@ -57,7 +71,7 @@ class GridOptimizer(Optimizer):
     def _grid_candidates(self, task: Task, context, rows: list) -> tuple[list, object | None]:
         gammas = resolution_grid(task.lower, task.upper, self.n_steps, context.objective_function)
         candidates = []
-        for gamma in gammas[center_out(gammas.size)]:
+        for gamma in gammas[grid_order(gammas, task.hint, context.objective_function)]:
             trial_set = context.trials(float(gamma))
             score = context.score(trial_set)
             is_candidate = trial_set.median_count == task.target

@@ -36,10 +36,16 @@ class SerialLayout(ParallelLayout):
                           layout="serial")
 
 
+_BACKEND_NAMES = {"LokyBackend": "loky", "MultiprocessingBackend": "multiprocessing",
+                  "ThreadingBackend": "threading", "SequentialBackend": "sequential",
+                  "DaskDistributedBackend": "dask", "RayBackend": "ray"}
+
+
 def _active_backend_name() -> str:
-    backend, _ = joblib.parallel.get_active_backend()
+    """The joblib backend work would go to (``"loky"``, ``"dask"``, ``"ray"``, ...)."""
+    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
     name = type(backend).__name__
-    return name.removesuffix("Backend").lower() or name
+    return _BACKEND_NAMES.get(name, name.removesuffix("Backend").lower() or name)
 
 
 class ProcessLayout(ParallelLayout):

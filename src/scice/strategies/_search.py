@@ -146,6 +146,8 @@ class BisectionSearcher(Searcher):
                 )
             else:
                 outcome.intervals[k] = (lo, hi)
+                if k_gammas:
+                    outcome.hints[k] = mid(k_gammas[0], k_gammas[-1])
         outcome.probes = context.probe_frame()
         if len(table) >= self.max_probes:
             for k in sorted(int(t) for t in targets):

@@ -1,0 +1,76 @@
+"""Time a SCICE fit on a synthetic Gaussian-mixture graph of 10k, 50k or 200k cells.
+
+Usage::
+
+    python benchmarks/bench_scale.py --n-cells 10000 --cluster-range 2 15 --n-jobs 2
+    python benchmarks/bench_scale.py --n-cells 200000 --resolution 0.002 --n-trials 15
+
+Prints graph construction time, wall time of the fit, time in Leiden, the share
+of worker time outside Leiden, the number of Leiden calls, peak memory (this
+process and its worker processes, from ``getrusage``), and the IC table.
+Not part of the test-suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scice  # noqa: E402
+from _graphs import gaussian_mixture_graph  # noqa: E402
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory of this process and of its largest finished child, in MB (Linux: KiB units)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-cells", type=int, default=10_000)
+    parser.add_argument("--n-clusters", type=int, default=12)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--cluster-range", nargs=2, type=int, metavar=("LO", "HI"))
+    mode.add_argument("--resolution", nargs="+", type=float)
+    parser.add_argument("--n-trials", type=int, default=15)
+    parser.add_argument("--n-bootstrap", type=int, default=100)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    adata = gaussian_mixture_graph(args.n_cells, n_clusters=args.n_clusters)
+    t_graph = time.perf_counter() - t0
+    n_edges = adata.obsp["connectivities"].nnz // 2
+    print(f"graph: {adata.n_obs} cells, {n_edges} edges, built in {t_graph:.1f} s")
+
+    kw = {"resolution": args.resolution} if args.resolution else {"cluster_range": tuple(args.cluster_range or (2, 15))}
+    est = scice.SCICE(**kw, n_trials=args.n_trials, n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
+                      random_state=args.random_state, verbose=args.verbose)
+    t0 = time.perf_counter()
+    est.fit(adata)
+    wall = time.perf_counter() - t0
+    t = est.results_.timings
+    busy = t["busy_seconds"]
+    own, child = peak_rss_mb()
+    print(f"fit: wall {wall:.1f} s | Leiden {t['leiden_seconds']:.1f} s (summed over workers) in "
+          f"{int(t['n_leiden_calls'])} calls | scoring {t['scoring_seconds']:.2f} s | "
+          f"outside Leiden {1 - t['leiden_seconds'] / max(busy, 1e-12):.2%} | "
+          f"probes {int(t.get('n_probes', 0))}")
+    print(f"peak RSS: parent {own:.0f} MB, largest worker {child:.0f} MB")
+    print(f"layout: {est.results_.parallel_layout}")
+    print(est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]]
+          .to_string(float_format=lambda v: f"{v:.4g}"))
+    print("uncovered:", est.results_.uncovered_targets)
+
+
+if __name__ == "__main__":
+    main()
