@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from typing import Any
@@ -17,7 +18,9 @@ from . import _validation as V
 from ._context import RunSeeds, SearchContext
 from ._graph import GraphData, graph_from_input
 from ._leiden import LeidenConfig
-from ._pipeline import RunSpec, TaskResult, evaluate_task
+from ._checkpoint import Checkpoint, run_fingerprint
+from ._memory import available_memory, estimate_run_bytes, format_bytes
+from ._pipeline import RunSpec, TaskFailedError, TaskResult, describe_task, evaluate_task
 from ._results import SCICEResults
 from .strategies import LAYOUTS, OPTIMIZERS, SCORERS, SEARCHERS
 from .strategies._base import ICScorer, Optimizer, ParallelLayout, Searcher, Task
@@ -130,6 +133,15 @@ class SCICE(ClusterMixin, BaseEstimator):
         ``n_jobs`` and joblib backend.
     verbose : bool or int, default=False
         Show a progress bar and log progress at INFO level.
+    checkpoint : str or path-like, optional
+        Folder where the search outcome and each finished target are saved as
+        they complete. Rerunning the same fit (same graph, parameters and integer
+        ``random_state``) with the same folder skips the finished work and gives
+        results identical to an uninterrupted run. A folder written by a
+        different run is refused.
+    check_memory : bool, default=True
+        Estimate the memory the run needs before starting; warn above half of
+        the available memory and refuse (``MemoryError``) above all of it.
 
     Attributes
     ----------
@@ -175,6 +187,8 @@ class SCICE(ClusterMixin, BaseEstimator):
         n_jobs: int = 1,
         random_state: Any = None,
         verbose: bool | int = False,
+        checkpoint: str | os.PathLike | None = None,
+        check_memory: bool = True,
     ):
         self.cluster_range = cluster_range
         self.resolution = resolution
@@ -196,6 +210,8 @@ class SCICE(ClusterMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.check_memory = check_memory
 
     # ------------------------------------------------------------------
     # sklearn plumbing
@@ -252,6 +268,7 @@ class SCICE(ClusterMixin, BaseEstimator):
             "resolution_tolerance": V.check_real(self.resolution_tolerance, "resolution_tolerance",
                                                  min_value=0.0, min_inclusive=False),
             "n_jobs": int(joblib.effective_n_jobs(n_jobs)),
+            "check_memory": bool(self.check_memory),
         }
 
     def _strategies(self, n_jobs: int) -> dict[str, Any]:
@@ -285,6 +302,9 @@ class SCICE(ClusterMixin, BaseEstimator):
             The fitted estimator.
         """
         t_start = time.perf_counter()
+        # A failed or interrupted fit must not leave an earlier fit's results behind.
+        for attr in ("results_", "labels_", "best_cluster_", "best_resolution_", "n_cells_"):
+            self.__dict__.pop(attr, None)
         p = self._check_params()
         graph = graph_from_input(X, self.graph_key)
         strategies = self._strategies(p["n_jobs"])
@@ -299,6 +319,9 @@ class SCICE(ClusterMixin, BaseEstimator):
         leiden = LeidenConfig(objective_function=p["objective"], min_cluster_size=p["min_cluster_size"])
         n_tasks = len(targets) if targets is not None else len(resolutions)
         layout_info = strategies["layout"].resolve(p["n_jobs"], n_tasks, graph.n_vertices, graph.n_edges)
+        if p["check_memory"]:
+            self._check_memory(graph, p, strategies["optimizer"], layout_info)
+        ckpt = self._open_checkpoint(graph, p, targets, resolutions, strategies)
         verbose = bool(self.verbose)
         if verbose:
             logger.info("scice: %d cells, %d edges, mode=%s, layout=%s", graph.n_vertices, graph.n_edges,
@@ -311,7 +334,13 @@ class SCICE(ClusterMixin, BaseEstimator):
         if targets is not None:
             context = SearchContext(graph, leiden, strategies["scorer"], seeds, p["resolution_tolerance"],
                                     layout=strategies["layout"], inner_workers=layout_info.inner_workers)
-            search = strategies["searcher"].run(targets, context, p["remove_threshold"])
+            search = ckpt.load("search") if ckpt is not None else None
+            if search is None:
+                search = strategies["searcher"].run(targets, context, p["remove_threshold"])
+                if ckpt is not None:
+                    ckpt.save("search", search)
+            else:
+                timings["search_resumed"] = 1
             stats = context.stats()
             for key in ("n_leiden_calls", "leiden_seconds", "scoring_seconds", "n_probes"):
                 timings[key] += stats[key]
@@ -336,14 +365,23 @@ class SCICE(ClusterMixin, BaseEstimator):
             n_bootstrap=p["n_bootstrap"],
         )
         t_opt = time.perf_counter()
-        order = _dispatch_order(tasks, search.probes if search is not None else None)
-        ran = self._run_tasks(graph, [tasks[i] for i in order], spec, strategies["layout"], layout_info, verbose)
         outcomes: list[TaskResult] = [None] * len(tasks)  # type: ignore[list-item]
-        for i, o in zip(order, ran):
+        if ckpt is not None:
+            for i, t in enumerate(tasks):
+                saved = ckpt.load(f"task_{t.key}")
+                if saved is not None and saved.task == t:
+                    outcomes[i] = saved
+        resumed = [i for i, o in enumerate(outcomes) if o is not None]
+        timings["n_tasks_resumed"] = len(resumed)
+        pending = [i for i in _dispatch_order(tasks, search.probes if search is not None else None)
+                   if outcomes[i] is None]
+        ran = self._run_tasks(graph, [tasks[i] for i in pending], spec, strategies["layout"], layout_info,
+                              verbose, ckpt)
+        for i, o in zip(pending, ran):
             outcomes[i] = o
         timings["optimize_seconds"] = time.perf_counter() - t_opt
         timings["task_seconds"] = 0.0
-        for o in outcomes:
+        for o in ran:  # work done by this fit (resumed tasks ran earlier)
             for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "scoring_seconds", "task_seconds"):
                 timings[key] += o.stats.get(key, 0)
         timings["total_seconds"] = time.perf_counter() - t_start
@@ -375,7 +413,7 @@ class SCICE(ClusterMixin, BaseEstimator):
         return self
 
     def _run_tasks(self, graph: GraphData, tasks: list[Task], spec: RunSpec, layout: ParallelLayout,
-                   layout_info, verbose: bool) -> list[TaskResult]:
+                   layout_info, verbose: bool, ckpt: Checkpoint | None = None) -> list[TaskResult]:
         if not tasks:
             return []
         bar = None
@@ -383,13 +421,87 @@ class SCICE(ClusterMixin, BaseEstimator):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(tasks), desc="scice", unit="task", disable=None)
+        done: set[int] = set()
+
+        def callback(result: TaskResult) -> None:
+            done.add(result.task.key)
+            if ckpt is not None:
+                ckpt.save(f"task_{result.task.key}", result)
+            if bar is not None:
+                bar.update(1)
+            if verbose:
+                found = "no result" if result.result is None else (
+                    f"{result.result.n_cluster} clusters, IC {result.result.ic:.4f}")
+                logger.info("scice: %s done: %s", describe_task(result.task), found)
+
         try:
-            callback = (lambda _r: bar.update(1)) if bar is not None else None
-            return layout.map(evaluate_task, [(graph, t, spec) for t in tasks], layout_info.outer_workers,
-                              callback)
+            out = layout.map(evaluate_task, [(graph, t, spec) for t in tasks], layout_info.outer_workers,
+                             callback)
+        except TaskFailedError:
+            raise
+        except Exception as err:
+            pending = [describe_task(t) for t in tasks if t.key not in done]
+            raise TaskFailedError(
+                f"scice: a worker failed ({type(err).__name__}: {' '.join(str(err).split())}) while these were "
+                "unfinished: "
+                f"{'; '.join(pending) or 'none'}. No results were kept; fix the cause and fit again"
+                + (" (finished targets are in the checkpoint)." if ckpt is not None else ".")
+            ) from err
         finally:
             if bar is not None:
                 bar.close()
+        return out
+
+    def _check_memory(self, graph: GraphData, p: dict, optimizer: Any, layout_info) -> None:
+        n_steps = int(getattr(optimizer, "n_steps", 11))
+        need = estimate_run_bytes(graph.n_vertices, graph.n_edges, p["n_trials"], n_steps,
+                                  layout_info.outer_workers)
+        have = available_memory()
+        if have is None:
+            return
+        detail = (
+            f"about {format_bytes(need['total'])} ({layout_info.outer_workers} worker(s) x "
+            f"{format_bytes(need['per_worker'])}: the graph plus {n_steps} resolutions x {p['n_trials']} trials x "
+            f"{graph.n_vertices} cells of labels each), and {format_bytes(have)} is available"
+        )
+        advice = ("Lower n_jobs (each worker holds its own copy), n_trials or optimizer__n_steps, "
+                  "or free memory; check_memory=False skips this check.")
+        if need["total"] > have:
+            raise MemoryError(f"This run needs {detail}. {advice}")
+        if need["total"] > 0.5 * have:
+            warnings.warn(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning,
+                          stacklevel=3)
+
+    def _open_checkpoint(self, graph: GraphData, p: dict, targets, resolutions, strategies) -> Checkpoint | None:
+        if self.checkpoint is None:
+            return None
+        if not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint must be a folder path, got {type(self.checkpoint).__name__}.")
+        if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
+            raise ValueError(
+                "checkpoint needs an integer random_state (e.g. random_state=0): resuming must replay the "
+                "same seeds."
+            )
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            pkg_version = version("scice")
+        except PackageNotFoundError:  # pragma: no cover
+            pkg_version = "unknown"
+        parts = {
+            "version": pkg_version,
+            "graph": graph.token,
+            "targets": None if targets is None else [int(k) for k in targets],
+            "resolutions": None if resolutions is None else [float(g) for g in resolutions],
+            "params": {k: v for k, v in p.items() if k not in ("n_jobs", "check_memory")},
+            "random_state": int(self.random_state),
+            "strategies": {
+                name: [type(obj).__module__ + "." + type(obj).__qualname__,
+                       {k: repr(v) for k, v in sorted(obj.get_params(deep=True).items())}]
+                for name, obj in strategies.items() if name != "layout"
+            },
+        }
+        return Checkpoint(self.checkpoint, run_fingerprint(parts))
 
     def _assemble(self, p, graph, targets, resolutions, search, outcomes, layout_info, timings) -> SCICEResults:
         uncovered: dict[int, str] = {}

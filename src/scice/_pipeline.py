@@ -19,7 +19,7 @@ from ._leiden import LeidenConfig, TrialRunner, TrialSet
 from ._merge import merge_small_clusters
 from ._results import ClusterResult
 
-__all__ = ["RunSpec", "TaskResult", "evaluate_task", "finalize"]
+__all__ = ["RunSpec", "TaskResult", "TaskFailedError", "describe_task", "evaluate_task", "finalize"]
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,29 @@ def finalize(trial_set: TrialSet, graph: GraphData, spec: RunSpec, task_key: int
     )
 
 
+class TaskFailedError(RuntimeError):
+    """A task (one target or one manual resolution) failed; the message names it."""
+
+
+def describe_task(task: Any) -> str:
+    """``"target 8 (resolutions 0.003 .. 0.0031)"`` or ``"resolution 0.05"``."""
+    if getattr(task, "target", None) is not None:
+        return f"target {task.target} (resolutions {task.lower:.4g} .. {task.upper:.4g})"
+    return f"resolution {task.gamma:.4g}"
+
+
 def evaluate_task(graph: GraphData, task: Any, spec: RunSpec) -> TaskResult:
-    """Optimise ``task`` and finalise its chosen trial set (runs in a worker)."""
+    """Optimise ``task`` and finalise its chosen trial set (runs in a worker).
+
+    Any exception is re-raised as :class:`TaskFailedError` naming the task.
+    """
+    try:
+        return _evaluate_task(graph, task, spec)
+    except Exception as err:
+        raise TaskFailedError(f"scice: evaluating {describe_task(task)} failed: {type(err).__name__}: {err}") from err
+
+
+def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec) -> TaskResult:
     t0 = time.perf_counter()
     runner = TrialRunner(graph, spec.leiden)
     context = OptimizeContext(

@@ -36,6 +36,11 @@ class SerialLayout(ParallelLayout):
                           layout="serial")
 
 
+def _indexed(func: Callable[..., Any], index: int, args: tuple) -> tuple[int, Any]:
+    """Run ``func(*args)`` on a worker and return it with its task index."""
+    return index, func(*args)
+
+
 _BACKEND_NAMES = {"LokyBackend": "loky", "MultiprocessingBackend": "multiprocessing",
                   "ThreadingBackend": "threading", "SequentialBackend": "sequential",
                   "DaskDistributedBackend": "dask", "RayBackend": "ray"}
@@ -73,12 +78,14 @@ class ProcessLayout(ParallelLayout):
         if n_jobs == 1 or len(tasks) <= 1:
             return SerialLayout().map(func, tasks, 1, callback)
         parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                                   return_as="generator")
-        out = []
-        for result in parallel(joblib.delayed(func)(*args) for args in tasks):
+                                   return_as="generator_unordered")
+        out: list[Any] = [None] * len(tasks)
+        # Results arrive as tasks finish (so callbacks, e.g. checkpoints, see each one
+        # at once) and are put back in task order.
+        for index, result in parallel(joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks)):
             if callback is not None:
                 callback(result)
-            out.append(result)
+            out[index] = result
         return out
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:

@@ -1,0 +1,93 @@
+"""Resumable runs: finished per-target results saved as they complete.
+
+A checkpoint is a folder. ``manifest.json`` holds the run's fingerprint (a hash
+of the graph, the targets or resolutions, every method parameter, the
+strategies' parameters, ``random_state`` and the package version); the search
+outcome and each finished task are pickled next to it, each written to a
+temporary file and moved into place with ``os.replace``, so an interrupted write
+never leaves a damaged entry. A rerun with the same fingerprint loads them and
+only runs what is missing; since every task's result depends only on its
+arguments, the resumed run's results are identical to an uninterrupted one.
+
+Checkpoint files are pickles: load only checkpoints you wrote yourself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Checkpoint", "run_fingerprint"]
+
+_FORMAT = 1
+
+
+def run_fingerprint(parts: dict[str, Any]) -> str:
+    """A stable hex digest of the JSON-able description of a run."""
+    text = json.dumps(parts, sort_keys=True, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class Checkpoint:
+    """A checkpoint folder bound to one run fingerprint.
+
+    Parameters
+    ----------
+    path
+        Folder to create or reuse.
+    fingerprint
+        :func:`run_fingerprint` of the run; a folder written by a different run
+        is refused rather than silently mixed in.
+    """
+
+    def __init__(self, path: str | os.PathLike, fingerprint: str):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"checkpoint={str(self.path)!r} exists and is not a folder; pass a folder path.")
+        self.path.mkdir(parents=True, exist_ok=True)
+        manifest = self.path / "manifest.json"
+        if manifest.exists():
+            try:
+                found = json.loads(manifest.read_text())
+            except (OSError, ValueError) as err:
+                raise ValueError(f"checkpoint manifest {str(manifest)!r} is unreadable ({err}); "
+                                 "delete the folder or pass another checkpoint path.") from err
+            if found.get("fingerprint") != fingerprint or found.get("format") != _FORMAT:
+                raise ValueError(
+                    f"checkpoint={str(self.path)!r} belongs to a different run (graph, parameters, strategies "
+                    "or random_state differ). Pass a new checkpoint folder, or delete this one to start over."
+                )
+        else:
+            self._write(manifest, json.dumps({"format": _FORMAT, "fingerprint": fingerprint}).encode())
+
+    # -- entries --------------------------------------------------------------
+    def load(self, name: str) -> Any | None:
+        """The object saved under ``name``, or ``None`` if there is none."""
+        file = self.path / f"{name}.pkl"
+        if not file.exists():
+            return None
+        with open(file, "rb") as fh:
+            return pickle.load(fh)
+
+    def save(self, name: str, obj: Any) -> None:
+        """Save ``obj`` under ``name`` atomically."""
+        self._write(self.path / f"{name}.pkl", pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _write(self, target: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

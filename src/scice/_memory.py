@@ -1,0 +1,56 @@
+"""Estimate a run's memory before it starts, and compare with what the machine has."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["available_memory", "estimate_run_bytes", "format_bytes"]
+
+# Bytes per undirected edge across our arrays (int32 x2 + float64) and igraph's copy.
+_EDGE_BYTES = 16 + 48
+
+
+def available_memory() -> int | None:
+    """Memory available to new allocations in bytes (Linux ``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def estimate_run_bytes(n_cells: int, n_edges: int, n_trials: int, n_steps: int, n_workers: int) -> dict[str, int]:
+    """Rough peak memory of a run.
+
+    Each worker holds the graph (our arrays and igraph's), the labelings of up to
+    ``n_steps`` trial sets of ``n_trials`` trials (int64 while Leiden runs, the
+    smallest integer dtype afterwards; counted at 8 bytes) plus one trial set being
+    scored; the parent holds the graph and the final results.
+
+    Returns
+    -------
+    dict
+        ``per_worker``, ``parent`` and ``total`` in bytes.
+    """
+    graph = n_edges * _EDGE_BYTES + n_cells * 8
+    labels = (n_steps + 2) * n_trials * n_cells * 8
+    per_worker = graph + labels
+    parent = graph + n_steps * n_trials * n_cells * 2
+    workers = max(1, n_workers)
+    total = parent + (per_worker if workers == 1 else workers * per_worker)
+    return {"per_worker": int(per_worker), "parent": int(parent), "total": int(total)}
+
+
+def format_bytes(n: float) -> str:
+    """``1.5 GiB``-style formatting."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"

@@ -1,0 +1,187 @@
+"""Fault injection: failing and killed workers, Ctrl-C, resumable checkpoints, memory guard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import scice._estimator as estimator_module
+from scice import SCICE
+from scice._pipeline import TaskFailedError
+from scice.strategies import RefineOptimizer, SerialLayout
+
+from conftest import blob_graph
+
+
+class FailingOptimizer(RefineOptimizer):
+    """Raises for one target: a bug in a user's strategy, on a worker."""
+
+    def __init__(self, n_steps=11, refine_iterations=2, patience=10, fail_target=4):
+        super().__init__(n_steps, refine_iterations, patience)
+        self.fail_target = fail_target
+
+    def optimize(self, task, context):
+        if task.target == self.fail_target:
+            raise ZeroDivisionError("injected failure")
+        return super().optimize(task, context)
+
+
+class KillingOptimizer(FailingOptimizer):
+    """Kills its own worker process for one target."""
+
+    def optimize(self, task, context):
+        if task.target == self.fail_target:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().optimize(task, context)
+
+
+def test_worker_exception_names_the_target_and_keeps_no_results(pbmc):
+    est = SCICE(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0, n_jobs=2)
+    est.fit(pbmc)  # a successful fit first: its results must not survive the failed one
+    assert hasattr(est, "results_")
+    est.set_params(optimizer=FailingOptimizer(fail_target=4))
+    with pytest.raises(TaskFailedError, match=r"target 4 \(resolutions .*ZeroDivisionError: injected failure"):
+        est.fit(pbmc)
+    for attr in ("results_", "labels_", "best_cluster_"):
+        assert not hasattr(est, attr)
+
+
+def test_killed_worker_is_one_clear_error(pbmc):
+    est = SCICE(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0, n_jobs=2,
+                optimizer=KillingOptimizer(fail_target=4))
+    with pytest.raises(TaskFailedError, match=r"a worker failed .*unfinished: .*target 4"):
+        est.fit(pbmc)
+    assert not hasattr(est, "results_")
+
+
+_INTERRUPT_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    import numpy as np
+    import scanpy as sc
+    import scice
+
+    adata = sc.datasets.pbmc68k_reduced()
+    graph_before = adata.obsp["connectivities"].copy()
+    uns_before, obs_before = sorted(adata.uns), adata.obs.copy()
+
+    def children():
+        me, out = str(os.getpid()), []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/stat") as fh:
+                        if fh.read().rsplit(")", 1)[1].split()[1] == me:
+                            out.append(pid)
+                except OSError:
+                    pass
+        return out
+
+    def interrupt():
+        time.sleep(float(sys.argv[1]))
+        print("CHILDREN", " ".join(children()), flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    est = scice.SCICE(cluster_range=(2, 10), n_jobs=2, random_state=0)
+    try:
+        est.fit(adata)
+        print("FINISHED")
+    except KeyboardInterrupt:
+        print("INTERRUPTED")
+    untouched = ((adata.obsp["connectivities"] != graph_before).nnz == 0 and sorted(adata.uns) == uns_before
+                 and adata.obs.equals(obs_before))
+    print("UNTOUCHED", untouched, "FITTED", hasattr(est, "results_"), flush=True)
+    """
+)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_keyboard_interrupt_stops_workers_and_leaves_input_untouched(tmp_path):
+    script = tmp_path / "interrupt.py"
+    script.write_text(_INTERRUPT_SCRIPT)
+    # Interrupt 6 s in: the search is over and workers are busy with targets.
+    proc = subprocess.run([sys.executable, str(script), "6"], capture_output=True, text=True, timeout=300)
+    out = proc.stdout
+    assert "INTERRUPTED" in out, out + proc.stderr
+    assert "UNTOUCHED True FITTED False" in out
+    children = out.split("CHILDREN", 1)[1].splitlines()[0].split()
+    assert len(children) >= 2  # the worker pool was running when Ctrl-C came
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not [pid for pid in children if _alive(pid)], "worker processes outlived the interrupted run"
+
+
+class InterruptAfter(SerialLayout):
+    """Ctrl-C after ``n_done`` tasks have finished (fault injection)."""
+
+    def __init__(self, n_done=2):
+        self.n_done = n_done
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        out = []
+        for args in tasks:
+            if len(out) == self.n_done:
+                raise KeyboardInterrupt
+            result = func(*args)
+            if callback is not None:
+                callback(result)
+            out.append(result)
+        return out
+
+
+def test_checkpoint_resume_gives_identical_results(tmp_path):
+    graph = blob_graph(n_blobs=5, size=30, bridge=3)
+    kw = dict(cluster_range=(2, 6), n_trials=5, n_bootstrap=20, random_state=3)
+    reference = SCICE(**kw).fit(graph).results_
+    folder = tmp_path / "ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        SCICE(**kw, checkpoint=folder, layout=InterruptAfter(n_done=2)).fit(graph)
+    saved = sorted(p.name for p in folder.iterdir())
+    assert "search.pkl" in saved and len([n for n in saved if n.startswith("task_")]) == 2
+    resumed = SCICE(**kw, checkpoint=folder).fit(graph)
+    assert resumed.results_.timings["n_tasks_resumed"] == 2
+    assert resumed.results_.timings.get("search_resumed") == 1
+    assert resumed.results_.clusters == reference.clusters
+    assert resumed.results_.uncovered_targets == reference.uncovered_targets
+    assert np.array_equal(resumed.labels_, SCICE(**kw).fit(graph).labels_)
+    again = SCICE(**kw, checkpoint=folder).fit(graph)  # everything resumed: no Leiden at all
+    assert again.results_.timings["n_leiden_calls"] == 0
+    assert again.results_.clusters == reference.clusters
+
+
+def test_checkpoint_refuses_another_run_and_needs_int_seed(tmp_path):
+    graph = blob_graph()
+    folder = tmp_path / "ckpt"
+    SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5, random_state=0, checkpoint=folder).fit(graph)
+    with pytest.raises(ValueError, match="belongs to a different run"):
+        SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5, random_state=1, checkpoint=folder).fit(graph)
+    with pytest.raises(ValueError, match="checkpoint needs an integer random_state"):
+        SCICE(resolution=[0.05], n_trials=3, checkpoint=tmp_path / "other").fit(graph)
+
+
+def test_memory_guard_refuses_and_warns(monkeypatch, blobs):
+    monkeypatch.setattr(estimator_module, "available_memory", lambda: 10_000)
+    with pytest.raises(MemoryError, match=r"needs about .* is available\. Lower n_jobs .*n_trials"):
+        SCICE(resolution=[0.05], n_trials=3).fit(blobs)
+    SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5, check_memory=False).fit(blobs)  # opt-out works
+    need = estimator_module.estimate_run_bytes(blobs.shape[0], blobs.nnz // 2, 3, 11, 1)["total"]
+    monkeypatch.setattr(estimator_module, "available_memory", lambda: int(need * 1.5))
+    with pytest.warns(ResourceWarning, match="more than half"):
+        SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5).fit(blobs)
