@@ -38,6 +38,8 @@ def deep_equal(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
         return True
+    if a is pd.NA or b is pd.NA or a is pd.NaT or b is pd.NaT:
+        return a is b
     if hasattr(a, "__dataclass_fields__") and type(a) is type(b):
         return all(deep_equal(getattr(a, f.name), getattr(b, f.name)) for f in fields(a))
     try:

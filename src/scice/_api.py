@@ -1,0 +1,286 @@
+"""Scanpy-style functions: the legacy one-call form and robust label extraction."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from ._estimator import SCICE
+from ._results import SCICEResults
+from .legacy import _check_cells_match, _is_anndata, _results_from, write_uns
+from .strategies import LayoutInfo, ProcessLayout
+
+__all__ = ["get_robust_labels", "scice_clustering", "scICE_clustering"]
+
+
+def _label_categorical(labels: np.ndarray) -> pd.Categorical:
+    """Labels as a categorical of strings ("0", "1", ...), categories in numeric order (as scanpy's leiden)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    codes = np.unique(labels)
+    return pd.Categorical.from_codes(np.searchsorted(codes, labels), categories=[str(c) for c in codes.tolist()])
+
+
+def get_robust_labels(
+    data: Any,
+    threshold: float = 1.005,
+    return_adata: bool = False,
+    key: str = "scICE",
+) -> pd.DataFrame | Any:
+    """Cluster labels of every consistent cluster count.
+
+    A cluster count is consistent (robust) when its IC is below ``threshold``.
+    Its labels are the representative labeling ``best_labels``.
+
+    Parameters
+    ----------
+    data : AnnData, dict or SCICEResults
+        An AnnData with results in ``adata.uns[key]`` (see :func:`scice.write_uns`
+        and :func:`scice.scice_clustering`), the legacy result dictionary, or
+        :class:`~scice.SCICEResults`.
+    threshold : float, default=1.005
+        Counts with IC strictly below it are returned.
+    return_adata : bool, default=False
+        If ``True``, ``data`` must be an AnnData: add one categorical column
+        ``scICE_k_<k>`` per consistent count to ``adata.obs`` (in place) and return
+        the AnnData. Otherwise return a DataFrame.
+    key : str, default="scICE"
+        Key of the results in ``adata.uns``.
+
+    Returns
+    -------
+    pandas.DataFrame or AnnData
+        Cells x ``scICE_k_<k>`` categorical columns (categories ``"0"``, ``"1"``,
+        ... in numeric order, 0 the largest cluster), indexed by cell name; or the
+        AnnData when ``return_adata=True``. With no consistent count a warning is
+        issued and the DataFrame has no columns (the AnnData is returned unchanged).
+
+    Raises
+    ------
+    ValueError
+        If cell names are needed but unknown (results of a fit on a sparse matrix,
+        given as a dict or SCICEResults), if ``return_adata=True`` without an
+        AnnData, or if the AnnData's cells differ from the cells the results were
+        computed on.
+    KeyError
+        If an AnnData has no results under ``key``.
+
+    Examples
+    --------
+    >>> df = scice.get_robust_labels(adata, threshold=1.005)  # doctest: +SKIP
+    >>> adata = scice.get_robust_labels(adata, threshold=1.005, return_adata=True)  # doctest: +SKIP
+    >>> sc.pl.umap(adata, color=[c for c in adata.obs if c.startswith("scICE_k_")])  # doctest: +SKIP
+    """
+    threshold = float(threshold)
+    if np.isnan(threshold):
+        raise ValueError("threshold must be a number, got NaN.")
+    is_adata = _is_anndata(data)
+    if return_adata and not is_adata:
+        raise ValueError(
+            f"return_adata=True adds columns to adata.obs and needs an AnnData, got {type(data).__name__}. "
+            "Pass the AnnData, or use return_adata=False to get a DataFrame."
+        )
+    results = _results_from(data, key)
+    if is_adata:
+        _check_cells_match(data, results, "attach the labels to this AnnData")
+        index = pd.Index(data.obs_names)
+    elif results.cell_names is not None:
+        index = pd.Index(np.asarray(results.cell_names, dtype=object))
+    elif not results.clusters:
+        index = pd.RangeIndex(0)
+    else:
+        raise ValueError(
+            "Cell names are needed to label the rows but the results carry none (they come from a fit on a "
+            "sparse matrix, not an AnnData). Store them in the AnnData of these cells with "
+            "scice.write_uns(adata, results) and call get_robust_labels(adata), or read "
+            "results[k].best_labels directly."
+        )
+    chosen = [c for c in results.clusters if c.ic < threshold]
+    columns = {f"scICE_k_{c.n_cluster}": _label_categorical(c.best_labels) for c in chosen}
+    if not chosen:
+        counts = ", ".join(f"{c.n_cluster}: {c.ic:.4f}" for c in results.clusters) or "none"
+        warnings.warn(
+            f"No cluster count has IC below threshold {threshold} (IC per count: {counts}); "
+            "no labels returned. Raise the threshold or re-run with other cluster counts.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if return_adata:
+        for name, values in columns.items():
+            data.obs[name] = values
+        return data
+    return pd.DataFrame(columns, index=index)
+
+
+class _CappedProcessLayout(ProcessLayout):
+    """:class:`ProcessLayout` with the legacy ``outer_workers`` / ``inner_workers`` caps.
+
+    Parameters
+    ----------
+    outer_workers : int or None
+        Cap on the workers evaluating targets / resolutions side by side.
+    inner_workers : int or None
+        Cap on the workers splitting one search probe's trials.
+    inner_min_edges, batch_size
+        As in :class:`~scice.strategies.ProcessLayout`.
+    """
+
+    def __init__(self, outer_workers: int | None = None, inner_workers: int | None = None,
+                 inner_min_edges: int = 200_000, batch_size: int | str = 1):
+        super().__init__(inner_min_edges=inner_min_edges, batch_size=batch_size)
+        self.outer_workers = outer_workers
+        self.inner_workers = inner_workers
+
+    def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
+        info = super().resolve(n_jobs, n_tasks, n_vertices, n_edges)
+        outer = info.outer_workers if self.outer_workers is None else max(1, min(info.outer_workers,
+                                                                                  self.outer_workers))
+        inner = info.inner_workers if self.inner_workers is None else max(1, min(info.inner_workers,
+                                                                                 self.inner_workers))
+        return LayoutInfo(n_workers=info.n_workers, outer_workers=outer, inner_workers=inner,
+                          backend=info.backend, layout=info.layout)
+
+
+def _check_cap(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
+    return int(value)
+
+
+def scice_clustering(
+    adata: Any,
+    graph_key: str = "connectivities",
+    cluster_range: Any = None,
+    *,
+    resolution: Any = None,
+    n_workers: int = 1,
+    outer_workers: int | None = None,
+    inner_workers: int | None = None,
+    n_trials: int = 15,
+    n_bootstrap: int = 100,
+    seed: Any = None,
+    beta: float = 0.1,
+    n_iterations: int = 10,
+    max_iterations: int = 150,
+    ic_threshold: float = float("inf"),
+    objective_function: str = "CPM",
+    remove_threshold: float = 1.15,
+    min_cluster_size: int = 2,
+    resolution_tolerance: float = 1e-8,
+    verbose: bool = False,
+    copy: bool = False,
+    scratch_dir: str | None = None,
+    key_added: str = "scICE",
+) -> Any:
+    """Run scICE on ``adata`` and store the results in ``adata.uns[key_added]`` (legacy one-call form).
+
+    Equivalent to ``scice.write_uns(adata, scice.SCICE(...).fit(adata).results_)``
+    with the parameter names of the legacy ``scICEpy.scICE_clustering``.
+
+    Parameters
+    ----------
+    adata : AnnData
+        Cells with a graph in ``adata.obsp[graph_key]``.
+    graph_key : str, default="connectivities"
+        Key of the cell graph in ``adata.obsp`` (e.g. from ``sc.pp.neighbors``).
+    cluster_range : tuple (lo, hi) or list/range/array of int, optional
+        Cluster-range mode. A ``tuple`` is an inclusive pair: ``(2, 10)`` means 2..10;
+        a ``list``/``range``/array is the explicit list of targets, e.g.
+        ``list(range(2, 21))``. Give exactly one of ``cluster_range`` and ``resolution``.
+    resolution : float or list of float, optional
+        Manual resolution mode: evaluate these Leiden resolutions (repeats dropped).
+    n_workers : int, default=1
+        Worker processes (``-1``: all cores); results do not depend on it.
+    outer_workers, inner_workers : int, optional
+        Caps on the workers evaluating targets side by side (outer) and on those
+        splitting one search probe's trials (inner; used on large graphs only).
+    n_trials : int, default=15
+        Leiden trials per resolution.
+    n_bootstrap : int, default=100
+        Bootstrap resamples for the IC distribution (``ic_vec``).
+    seed : int, optional
+        Random seed; the same seed gives the same results for any ``n_workers``.
+    beta : float, default=0.1
+        Leiden refinement randomness (applied: ``beta_applied`` is ``True``).
+    n_iterations : int, default=10
+        Leiden iterations per trial.
+    max_iterations : int, default=150
+        Maximum refinement rounds per target.
+    ic_threshold : float, default=inf
+        Counts with IC below it are listed in ``consistent_clusters``.
+    objective_function : {"CPM", "modularity"}, default="CPM"
+        Leiden quality function.
+    remove_threshold : float, default=1.15
+        Cluster-range pre-filter (ignored in manual resolution mode).
+    min_cluster_size : int, default=2
+        Smaller clusters do not count and are merged in the final labels.
+    resolution_tolerance : float, default=1e-8
+        Search tolerance (cluster-range mode).
+    verbose : bool, default=False
+        Show progress and log at INFO level (logger ``"scice"``).
+    copy : bool, default=False
+        Work on and return a copy; ``adata`` is left untouched.
+    scratch_dir : str or path, optional
+        Folder for temporary files of worker processes (joblib's ``temp_folder``).
+    key_added : str, default="scICE"
+        Key in ``adata.uns`` for the results.
+
+    Returns
+    -------
+    AnnData or None
+        The modified copy when ``copy=True``, otherwise ``None`` (``adata`` gains
+        ``uns[key_added]``).
+
+    Examples
+    --------
+    >>> import scanpy as sc, scice
+    >>> adata = sc.datasets.pbmc68k_reduced()  # doctest: +SKIP
+    >>> scice.scice_clustering(adata, cluster_range=list(range(2, 11)), seed=42)  # doctest: +SKIP
+    >>> adata.uns["scICE"]["best_cluster"]  # doctest: +SKIP
+    """
+    if not _is_anndata(adata):
+        raise TypeError(
+            f"adata must be an AnnData object, got {type(adata).__name__}. For a sparse adjacency matrix use "
+            "scice.SCICE(...).fit(matrix)."
+        )
+    outer_cap = _check_cap(outer_workers, "outer_workers")
+    inner_cap = _check_cap(inner_workers, "inner_workers")
+    layout: Any = "auto"
+    if n_workers != 1 and (outer_cap is not None or inner_cap is not None):
+        layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)
+    est = SCICE(
+        cluster_range=cluster_range,
+        resolution=resolution,
+        graph_key=graph_key,
+        objective_function=objective_function,
+        n_trials=n_trials,
+        n_bootstrap=n_bootstrap,
+        n_iterations=n_iterations,
+        max_iterations=max_iterations,
+        beta=beta,
+        ic_threshold=ic_threshold,
+        remove_threshold=remove_threshold,
+        min_cluster_size=min_cluster_size,
+        resolution_tolerance=resolution_tolerance,
+        layout=layout,
+        n_jobs=n_workers,
+        random_state=seed,
+        verbose=verbose,
+    )
+    config = contextlib.nullcontext()
+    if scratch_dir is not None:
+        config = joblib.parallel_config(temp_folder=str(scratch_dir))
+    with config:
+        est.fit(adata)
+    results: SCICEResults = est.results_
+    return write_uns(adata, results, key_added=key_added, copy=copy)
+
+
+#: Legacy spelling of :func:`scice_clustering` (scICEpy's ``scICE_clustering``).
+scICE_clustering = scice_clustering

@@ -1,0 +1,656 @@
+"""The ``scice`` command line: light copies, atomic write-back, plots, user errors.
+
+Every run is a real scICE run on a small synthetic graph; monkeypatching is used
+only to inject faults (an exception, Ctrl-C, SIGTERM, a concurrent writer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tracemalloc
+from pathlib import Path
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from conftest import blob_graph
+
+import scice
+from scice import _h5io
+from scice._results import deep_equal
+from scice.cli import build_parser, main
+
+N_BLOBS, BLOB_SIZE, N_VARS = 4, 50, 40
+N_CELLS = N_BLOBS * BLOB_SIZE
+# Small but real: 200 cells, targets 2..4, 4 trials, 10 bootstraps (about 2 s per run).
+FAST = ["--n-trials", "4", "--n-bootstrap", "10", "--seed", "0", "--quiet"]
+
+
+# ----------------------------------------------------------------------------
+# fixtures and helpers
+# ----------------------------------------------------------------------------
+def _make_adata(x_format: str = "csr", n_vars: int = N_VARS) -> ad.AnnData:
+    """An AnnData with everything a real file has: X, layers, obs/var metadata, obsm, obsp, varm, uns."""
+    rng = np.random.default_rng(0)
+    graph = blob_graph(n_blobs=N_BLOBS, size=BLOB_SIZE, k=8, seed=1, bridge=2)
+    n = graph.shape[0]
+    counts = sp.random(n, n_vars, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    counts.data = np.round(counts.data * 20) + 1
+    X = {"csr": counts, "csc": counts.tocsc(), "dense": counts.toarray()}[x_format]
+    obs = pd.DataFrame(
+        {
+            "blob": pd.Categorical(np.repeat([f"b{i}" for i in range(N_BLOBS)], BLOB_SIZE)),
+            "n_counts": np.asarray(counts.sum(axis=1)).ravel(),
+        },
+        index=[f"cell{i}" for i in range(n)],
+    )
+    var = pd.DataFrame(
+        {"gene_symbol": [f"GENE{i}" for i in range(n_vars)], "highly_variable": rng.random(n_vars) > 0.5,
+         "mean": rng.random(n_vars)},
+        index=[f"g{i}" for i in range(n_vars)],
+    )
+    adata = ad.AnnData(X=X, obs=obs, var=var)
+    adata.layers["counts"] = counts.copy()
+    adata.layers["dense"] = counts.toarray()
+    adata.obsm["X_pca"] = rng.normal(size=(n, 10))
+    adata.obsm["X_umap"] = rng.normal(size=(n, 2))
+    adata.obsp["connectivities"] = graph
+    adata.obsp["distances"] = graph.copy()
+    adata.varm["PCs"] = rng.normal(size=(n_vars, 10))
+    adata.uns["note"] = "generated for test_cli"
+    adata.uns["neighbors"] = {"params": {"n_neighbors": 8, "method": "umap"}}
+    adata.uns["blob_colors"] = np.array(["#ff0000", "#00ff00", "#0000ff", "#000000"])
+    return adata
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _copy(src: Path, folder: Path, name: str = "data.h5ad") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / name
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _assert_same_matrix(a, b) -> None:
+    a = a.toarray() if sp.issparse(a) else np.asarray(a)
+    b = b.toarray() if sp.issparse(b) else np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def source_file(tmp_path_factory) -> Path:
+    """A pristine .h5ad file (CSR X); tests copy it before touching it."""
+    path = tmp_path_factory.mktemp("src") / "source.h5ad"
+    _make_adata().write_h5ad(path)
+    return path
+
+
+@pytest.fixture()
+def data_file(source_file, tmp_path) -> Path:
+    """A private copy of :func:`source_file` alone in its own folder."""
+    return _copy(source_file, tmp_path / "work")
+
+
+@pytest.fixture(scope="module")
+def ran_file(source_file, tmp_path_factory) -> Path:
+    """A file that ``scice run`` has written results into (one run, shared read-only)."""
+    path = _copy(source_file, tmp_path_factory.mktemp("ran"))
+    assert main(["run", str(path), "--cluster-range", "2", "4", *FAST]) == 0
+    return path
+
+
+def _run_error(capsys, argv: list[str]) -> tuple[int, str]:
+    """Run a command expected to fail with a user error; return (exit code, stderr)."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    return code, err
+
+
+def _assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("scice: error: "), err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+# ----------------------------------------------------------------------------
+# help, version, entry point
+# ----------------------------------------------------------------------------
+def _console_script() -> str:
+    found = shutil.which("scice") or shutil.which("scice", path=sysconfig.get_path("scripts"))
+    if found is None:
+        pytest.fail("the `scice` console script is not installed (pip install -e .)")
+    return found
+
+
+def test_console_script_help_subprocess():
+    env = dict(os.environ)
+    src = str(Path(scice.__file__).resolve().parents[1])  # the scice under test, not another install
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for word in ("light", "run", "plot", "--version", "exit status"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["light", "run", "plot"])
+def test_subcommand_help_lists_every_option(command, capsys):
+    sub = build_parser().get_default("_subparsers")[command]
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for action in sub._actions:
+        for option in action.option_strings:
+            assert option in out, option
+        if action.option_strings and action.help:
+            assert action.help.split()[0] in out  # every option is documented
+    assert "INPUT" in out
+
+
+def test_top_level_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "light" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"scice {scice.__version__}"
+
+
+# ----------------------------------------------------------------------------
+# scice light
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("x_format", ["csr", "csc", "dense"])
+def test_light_keeps_obs_obsm_obsp_uns_and_first_vars(x_format, tmp_path, capsys):
+    orig = _make_adata(x_format)
+    src = tmp_path / "big.h5ad"
+    orig.write_h5ad(src)
+    before = _sha256(src)
+    out = tmp_path / "big.light.h5ad"
+
+    assert main(["light", str(src), "--output", str(out), "--n-vars", "3"]) == 0
+    assert "3 of 40 variables" in capsys.readouterr().err
+
+    light = ad.read_h5ad(out)
+    assert light.shape == (N_CELLS, 3)
+    _assert_same_matrix(light.X, orig.X[:, :3])
+    assert sp.issparse(light.X) == sp.issparse(orig.X)
+    pd.testing.assert_frame_equal(light.obs, orig.obs)
+    pd.testing.assert_frame_equal(light.var, orig.var.iloc[:3])
+    assert set(light.obsm) == set(orig.obsm) and set(light.obsp) == set(orig.obsp)
+    for key in orig.obsm:
+        np.testing.assert_array_equal(light.obsm[key], orig.obsm[key])
+    for key in orig.obsp:
+        _assert_same_matrix(light.obsp[key], orig.obsp[key])
+    assert deep_equal(dict(light.uns), dict(orig.uns))
+    assert len(light.layers) == 0 and len(light.varm) == 0 and len(light.varp) == 0
+    assert _sha256(src) == before  # the input is opened read-only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.h5ad", "big.light.h5ad"]
+
+
+def test_light_n_vars_default_and_cap(data_file, tmp_path):
+    out = tmp_path / "one.h5ad"
+    assert main(["light", str(data_file), "-o", str(out), "-q"]) == 0
+    assert ad.read_h5ad(out).shape == (N_CELLS, 1)
+    assert main(["light", str(data_file), "-o", str(out), "--n-vars", "1000", "-q"]) == 0  # capped, replaced
+    assert ad.read_h5ad(out).shape == (N_CELLS, N_VARS)
+
+
+class _RecordingDataset:
+    """Wraps an h5py dataset and records the size of every read."""
+
+    def __init__(self, ds, log: list[int]):
+        self._ds, self._log = ds, log
+        self.dtype, self.shape = ds.dtype, ds.shape
+
+    def __getitem__(self, sel):
+        out = self._ds[sel]
+        self._log.append(int(np.asarray(out).size))
+        return out
+
+
+@pytest.mark.parametrize("max_block_nnz", [1, 97, 1000, 10**9])
+def test_csr_head_reads_bounded_blocks(tmp_path, max_block_nnz):
+    """Only indptr is read whole; indices/data come in blocks of <= max(budget, one row)."""
+    rng = np.random.default_rng(3)
+    X = sp.random(300, 500, density=0.05, format="csr", random_state=rng, dtype=np.float64)
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        _h5io._io()[1](f, "X", X)
+    reads: list[int] = []
+    with h5py.File(path, "r") as f:
+        g = f["X"]
+        group = {"indptr": g["indptr"], "indices": _RecordingDataset(g["indices"], reads),
+                 "data": _RecordingDataset(g["data"], reads)}
+        head = _h5io._read_csr_head(group, 300, 7, max_block_nnz)
+    _assert_same_matrix(head, X[:, :7])
+    largest_row = int(np.diff(X.indptr).max())
+    assert max(reads) <= max(max_block_nnz, largest_row)
+    if max_block_nnz < X.nnz:
+        assert max(reads) < X.nnz  # never the whole matrix at once
+
+
+def test_csc_head_reads_only_the_kept_columns(tmp_path):
+    X = sp.random(300, 500, density=0.05, format="csc", random_state=4, dtype=np.float32)
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        _h5io._io()[1](f, "X", X)
+    reads: list[int] = []
+    with h5py.File(path, "r") as f:
+        g = f["X"]
+        group = {key: _RecordingDataset(g[key], reads) for key in ("indptr", "indices", "data")}
+        head = _h5io._read_csc_head(group, 300, 7)
+    _assert_same_matrix(head, X[:, :7])
+    assert sum(reads) == 8 + 2 * X[:, :7].nnz
+
+
+@pytest.mark.parametrize("x_format", ["dense", "csr"])
+def test_light_memory_stays_far_below_x(x_format, tmp_path):
+    """Peak Python/numpy memory while making the light file is a small fraction of X.
+
+    obs, var, obsm, obsp and uns are read whole (they are kept or, for var, small
+    metadata); X is the only element whose size must not matter.
+    """
+    n_obs = 2000
+    graph = blob_graph(n_blobs=4, size=500, k=6, seed=2)
+    if x_format == "dense":
+        X = np.random.default_rng(5).random((n_obs, 1200))  # 19 MB float64
+        x_bytes = X.nbytes
+    else:
+        X = sp.random(n_obs, 4000, density=0.1, format="csr", random_state=5, dtype=np.float64)
+        x_bytes = X.data.nbytes + X.indices.nbytes  # 0.8 M stored entries, 9.6 MB
+    big = ad.AnnData(X=X, obs=pd.DataFrame(index=[f"c{i}" for i in range(n_obs)]))
+    big.obsp["connectivities"] = graph
+    src = tmp_path / "wide.h5ad"
+    big.write_h5ad(src)
+    del big, X
+    _h5io.make_light(src, tmp_path / "warm.h5ad", n_vars=2)  # first-call imports are not the point
+    tracemalloc.start()
+    try:
+        info = _h5io.make_light(src, tmp_path / "wide.light.h5ad", n_vars=2, max_block_nnz=20_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.n_vars_kept == 2
+    assert peak < x_bytes / 8, (peak, x_bytes)
+
+
+# ----------------------------------------------------------------------------
+# scice run
+# ----------------------------------------------------------------------------
+def _assert_unchanged_except_uns(path: Path, orig: ad.AnnData, new_keys: set[str]) -> ad.AnnData:
+    after = ad.read_h5ad(path)
+    _assert_same_matrix(after.X, orig.X)
+    assert set(after.layers) == set(orig.layers)
+    for key in orig.layers:
+        _assert_same_matrix(after.layers[key], orig.layers[key])
+    pd.testing.assert_frame_equal(after.obs, orig.obs)
+    pd.testing.assert_frame_equal(after.var, orig.var)
+    for name in ("obsm", "varm"):
+        assert set(getattr(after, name)) == set(getattr(orig, name))
+        for key in getattr(orig, name):
+            np.testing.assert_array_equal(getattr(after, name)[key], getattr(orig, name)[key])
+    assert set(after.obsp) == set(orig.obsp)
+    for key in orig.obsp:
+        _assert_same_matrix(after.obsp[key], orig.obsp[key])
+    assert set(after.uns) == set(orig.uns) | new_keys
+    assert deep_equal({k: after.uns[k] for k in orig.uns}, dict(orig.uns))
+    return after
+
+
+def test_run_writes_only_uns_and_matches_the_python_api(source_file, ran_file, capsys):
+    orig = ad.read_h5ad(source_file)
+    after = _assert_unchanged_except_uns(ran_file, orig, {"scICE"})
+    from scice.legacy import from_legacy_dict
+
+    stored = from_legacy_dict(after.uns["scICE"])
+    direct = scice.SCICE(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0,
+                         ic_threshold=1.005).fit(orig).results_
+    np.testing.assert_array_equal(stored.n_cluster, direct.n_cluster)
+    np.testing.assert_array_equal(stored.ic, direct.ic)
+    np.testing.assert_array_equal(stored.gamma, direct.gamma)
+    assert stored.best_cluster == direct.best_cluster
+    for mine, theirs in zip(stored.clusters, direct.clusters):
+        np.testing.assert_array_equal(mine.best_labels, theirs.best_labels)
+    np.testing.assert_array_equal(np.asarray(after.uns["scICE"]["cell_names"]).astype(str),
+                                  np.asarray(orig.obs_names))
+    assert sorted(p.name for p in ran_file.parent.iterdir()) == [ran_file.name]  # no temporary files
+
+
+def test_run_prints_summary_and_progress(data_file, capsys):
+    argv = ["run", str(data_file), "--targets", "2", "4", "--n-trials", "4", "--n-bootstrap", "10"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "n_cluster" in captured.out and "consistent" in captured.out and "IC" in captured.out
+    assert "best: " in captured.out and "wrote uns['scICE']" in captured.out
+    assert "writing the light copy" in captured.err and "atomic update" in captured.err
+    from scice.legacy import from_legacy_dict
+
+    results = from_legacy_dict(ad.read_h5ad(data_file).uns["scICE"])
+    for k in results.n_cluster:
+        assert f"\n{k:>9d}  " in "\n" + captured.out
+    # --quiet: no progress on stderr, the table still on stdout
+    assert main([*argv, "--quiet", "--key-added", "scICE_q"]) == 0
+    captured = capsys.readouterr()
+    assert "scice:" not in captured.err and "n_cluster" in captured.out
+
+
+def test_run_resolution_mode_adds_second_key_and_keeps_light(source_file, ran_file, tmp_path):
+    path = _copy(ran_file, tmp_path / "work")
+    light = tmp_path / "kept.light.h5ad"
+    argv = ["run", str(path), "--resolution", "0.001", "0.01", "--key-added", "scICE_manual",
+            "--light-output", str(light), "--n-vars", "2", "--objective", "cpm", *FAST]
+    assert main(argv) == 0
+    orig = ad.read_h5ad(ran_file)
+    after = _assert_unchanged_except_uns(path, orig, {"scICE_manual"})
+    assert deep_equal(dict(after.uns["scICE"]), dict(orig.uns["scICE"]))  # the earlier result is untouched
+    assert str(after.uns["scICE_manual"]["analysis_mode"]) == "resolution"
+    assert ad.read_h5ad(light).shape == (N_CELLS, 2)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    # running again replaces the entry in place
+    assert main(argv) == 0
+    again = ad.read_h5ad(path)
+    first, second = dict(after.uns["scICE_manual"]), dict(again.uns["scICE_manual"])
+    assert set(first) == set(second)
+    differ = sorted(k for k in first if not deep_equal(first[k], second[k]))
+    assert differ in ([], ["timings"])  # same seed, same results; only the wall-clock timings differ
+
+
+def test_run_reads_x_only_through_the_light_copy(data_file, monkeypatch):
+    """The big file is never opened with anndata.read_h5ad (only the light copy is)."""
+    opened: list[Path] = []
+    real = ad.read_h5ad
+
+    def spy(path, *args, **kwargs):
+        opened.append(Path(path).resolve())
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ad, "read_h5ad", spy)
+    assert main(["run", str(data_file), "--targets", "4", *FAST]) == 0
+    assert opened and data_file.resolve() not in opened
+
+
+# ----------------------------------------------------------------------------
+# faults: the input stays byte-identical and no temporary file remains
+# ----------------------------------------------------------------------------
+def _fail_fit(exc: BaseException):
+    def fit(self, X, y=None):
+        raise exc
+
+    return fit
+
+
+def test_run_failure_in_fit_leaves_input_identical(data_file, monkeypatch):
+    before = _sha256(data_file)
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(RuntimeError("injected fit failure")))
+    with pytest.raises(RuntimeError, match="injected"):  # unexpected errors keep their traceback
+        main(["run", str(data_file), "--cluster-range", "2", "4", *FAST])
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_run_ctrl_c_leaves_input_identical(data_file, monkeypatch, capsys):
+    before = _sha256(data_file)
+    light = data_file.parent / "kept.light.h5ad"
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(KeyboardInterrupt()))
+    code = main(["run", str(data_file), "--cluster-range", "2", "4", "--light-output", str(light), *FAST])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert _sha256(data_file) == before
+    # a requested light copy is a product, not a temporary file: it stays
+    assert sorted(p.name for p in data_file.parent.iterdir()) == sorted([data_file.name, light.name])
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+def test_run_sigterm_cleans_up(data_file, monkeypatch, capsys):
+    before = _sha256(data_file)
+
+    def fit(self, X, y=None):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM was not turned into an interrupt")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(scice.SCICE, "fit", fit)
+    assert main(["run", str(data_file), "--targets", "3", *FAST]) == 130
+    assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_run_failure_while_writing_uns_leaves_input_identical(data_file, monkeypatch):
+    """The copy is half written when the write fails: the input must not be."""
+    before = _sha256(data_file)
+    read_elem, write_elem = _h5io._io()
+    calls: list[str] = []
+
+    def failing_write(group, key, value, **kwargs):
+        calls.append(key)
+        write_elem(group, key, {"partial": np.arange(3)})  # leave a half-written entry in the copy
+        raise OSError("injected: disk full")
+
+    monkeypatch.setattr(_h5io, "_io", lambda: (read_elem, failing_write))
+    with pytest.raises(OSError, match="injected"):
+        main(["run", str(data_file), "--targets", "4", *FAST])
+    assert calls == ["scICE"]
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_run_interrupt_at_the_final_rename_leaves_input_identical(data_file, monkeypatch, capsys):
+    before = _sha256(data_file)
+    real_replace = os.replace
+    target = data_file.resolve()
+
+    def replace(src, dst):
+        if Path(dst).resolve() == target:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(_h5io.os, "replace", replace)
+    assert main(["run", str(data_file), "--targets", "4", *FAST]) == 130
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_run_refuses_to_overwrite_a_concurrent_change(data_file, monkeypatch, capsys):
+    real_fit = scice.SCICE.fit
+
+    def fit_while_someone_writes(self, X, y=None):
+        out = real_fit(self, X, y)
+        with h5py.File(data_file, "r+") as f:  # another program edits the file during the run
+            f["uns"].create_dataset("other_writer", data=np.arange(1000))
+        return out
+
+    monkeypatch.setattr(scice.SCICE, "fit", fit_while_someone_writes)
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+    assert code == 1
+    _assert_one_line_error(err, "modified by another process")
+    with h5py.File(data_file, "r") as f:
+        assert "other_writer" in f["uns"] and "scICE" not in f["uns"]
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_run_refuses_read_only_input_before_computing(data_file, monkeypatch, capsys):
+    if os.name == "nt" or (hasattr(os, "geteuid") and os.geteuid() == 0):
+        pytest.skip("permissions are not enforced for this user")
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("must fail before fitting")))
+    data_file.chmod(0o444)
+    try:
+        code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+    finally:
+        data_file.chmod(0o644)
+    assert code == 1
+    _assert_one_line_error(err, "not writable")
+
+
+# ----------------------------------------------------------------------------
+# scice plot
+# ----------------------------------------------------------------------------
+def test_plot_writes_an_image_from_uns_only(ran_file, tmp_path, monkeypatch, capsys):
+    def no_full_read(*args, **kwargs):
+        raise AssertionError("plot must not load the AnnData")
+
+    monkeypatch.setattr(ad, "read_h5ad", no_full_read)
+    before = _sha256(ran_file)
+    png = tmp_path / "ic.png"
+    argv = ["plot", str(ran_file), "--out", str(png), "--threshold", "1.01", "--dpi", "50", "--no-gamma",
+            "--key", "scICE"]
+    assert main(argv) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert _sha256(ran_file) == before
+    assert "wrote" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------
+# user errors: one line on stderr, no traceback, non-zero exit
+# ----------------------------------------------------------------------------
+def test_missing_file(tmp_path, capsys):
+    for argv in (["run", str(tmp_path / "nope.h5ad"), "--cluster-range", "2", "4"],
+                 ["light", str(tmp_path / "nope.h5ad"), "-o", str(tmp_path / "l.h5ad")],
+                 ["plot", str(tmp_path / "nope.h5ad"), "--out", str(tmp_path / "p.png")]):
+        code, err = _run_error(capsys, argv)
+        assert code == 1
+        _assert_one_line_error(err, "nope.h5ad", "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_an_h5ad_file(tmp_path, capsys):
+    text = tmp_path / "notes.h5ad"
+    text.write_text("cell,gene\n1,2\n")
+    code, err = _run_error(capsys, ["run", str(text), "--cluster-range", "2", "4"])
+    assert code == 1
+    _assert_one_line_error(err, "not an .h5ad file")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("values", data=np.arange(4))
+    code, err = _run_error(capsys, ["light", str(other), "-o", str(tmp_path / "l.h5ad")])
+    assert code == 1
+    _assert_one_line_error(err, "not an .h5ad file", "'obs'")
+    assert not (tmp_path / "l.h5ad").exists()
+
+
+def test_missing_graph_key_lists_available(data_file, capsys):
+    before = _sha256(data_file)
+    code, err = _run_error(capsys, ["run", str(data_file), "--cluster-range", "2", "4", "--graph-key", "knn"])
+    assert code == 1
+    _assert_one_line_error(err, "'knn'", "'connectivities'", "'distances'")
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_invalid_graph_is_a_user_error(tmp_path, capsys):
+    adata = _make_adata()
+    bad = adata.obsp["connectivities"].tolil()
+    bad[0, 1] = 5.0  # breaks symmetry
+    adata.obsp["connectivities"] = bad.tocsr()
+    path = tmp_path / "asym.h5ad"
+    adata.write_h5ad(path)
+    before = _sha256(path)
+    code, err = _run_error(capsys, ["run", str(path), "--targets", "3", *FAST])
+    assert code == 1
+    _assert_one_line_error(err, "not symmetric")
+    assert _sha256(path) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["asym.h5ad"]
+
+
+@pytest.mark.parametrize(
+    ("range_args", "fragment"),
+    [
+        (["--cluster-range", "6", "3"], "reversed"),
+        (["--cluster-range", "1", "4"], ">= 2"),
+        (["--cluster-range", "2", str(N_CELLS + 1)], f"number of cells ({N_CELLS})"),
+        (["--targets", "3", "1"], "--targets"),
+    ],
+)
+def test_bad_cluster_range(data_file, capsys, range_args, fragment):
+    before = _sha256(data_file)
+    code, err = _run_error(capsys, ["run", str(data_file), *range_args])
+    assert code == 2
+    _assert_one_line_error(err, fragment)
+    assert _sha256(data_file) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "{f}"], "one of the arguments --cluster-range --targets --resolution is required"),
+        (["run", "{f}", "--cluster-range", "2", "4", "--resolution", "0.1"], "not allowed with"),
+        (["run", "{f}", "--cluster-range", "2", "3", "4"], "use --targets"),
+        (["run", "{f}", "--cluster-range", "2", "4", "--n-trials", "0"], "--n-trials"),
+        (["run", "{f}", "--resolution", "-0.1"], "positive"),
+        (["run", "--resolution", "0.1", "{f}"], "put INPUT before"),
+        (["run", "{f}", "--targets", "3", "--objective", "louvain"], "modularity"),
+        (["light", "{f}"], "--output"),
+        (["plot", "{f}", "--out", "x.png", "--threshold", "0.9"], ">= 1"),
+        ([], "required"),
+    ],
+)
+def test_usage_errors_exit_2(data_file, capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(f=data_file) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_plot_errors(data_file, tmp_path, capsys):
+    code, err = _run_error(capsys, ["plot", str(data_file), "--out", str(tmp_path / "ic.png")])
+    assert code == 1
+    _assert_one_line_error(err, "'scICE'", "'note'", "'neighbors'")  # lists the uns keys
+    code, err = _run_error(capsys, ["plot", str(data_file), "--out", str(tmp_path / "ic.png"), "--key", "neighbors"])
+    assert code == 1
+    _assert_one_line_error(err, "not a scICE result")
+    code, err = _run_error(capsys, ["plot", str(data_file), "--out", str(tmp_path / "ic.xyz")])
+    assert code == 2
+    _assert_one_line_error(err, "image format")
+    code, err = _run_error(capsys, ["plot", str(data_file), "--out", str(tmp_path / "missing" / "ic.png")])
+    assert code == 1
+    _assert_one_line_error(err, "does not exist")
+    assert not list(tmp_path.glob("ic.*"))
+
+
+def test_light_output_must_differ_from_input(data_file, capsys):
+    before = _sha256(data_file)
+    code, err = _run_error(capsys, ["light", str(data_file), "-o", str(data_file)])
+    assert code == 1
+    _assert_one_line_error(err, "is the input file")
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "3", "--light-output", str(data_file)])
+    assert code == 2
+    _assert_one_line_error(err, "is the input file")
+    assert _sha256(data_file) == before
+
+
+def test_run_with_no_evaluable_count_reports_it(tmp_path, capsys):
+    """4 disconnected blobs cannot give 2 CPM clusters: the run succeeds and says so; plot refuses."""
+    adata = ad.AnnData(X=np.ones((160, 2)), obs=pd.DataFrame(index=[f"c{i}" for i in range(160)]))
+    adata.obsp["connectivities"] = blob_graph(n_blobs=4, size=40, k=8, seed=0)
+    path = tmp_path / "disconnected.h5ad"
+    adata.write_h5ad(path)
+    assert main(["run", str(path), "--targets", "2", *FAST]) == 0
+    captured = capsys.readouterr()
+    assert "(no cluster count could be evaluated)" in captured.out
+    assert "not covered: 2 clusters" in captured.out
+    assert "scice: warning: No cluster count could be evaluated" in captured.err
+    assert "Traceback" not in captured.err and "warnings.warn" not in captured.err
+    stored = ad.read_h5ad(path).uns["scICE"]
+    assert np.asarray(stored["n_cluster"]).size == 0
+    code, err = _run_error(capsys, ["plot", str(path), "--out", str(tmp_path / "ic.png")])
+    assert code == 1
+    _assert_one_line_error(err, "no cluster count to plot")
