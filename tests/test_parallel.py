@@ -28,9 +28,16 @@ def test_dask_cluster_gives_serial_results(pbmc, dask_client):
     assert on_dask.parallel_layout["outer_workers"] == 2
     assert on_dask.clusters == serial.clusters
     assert on_dask.optimization_diagnostics.equals(serial.optimization_diagnostics)
-    # the dask workers really ran Leiden: the scheduler saw our task function
-    assert any("evaluate_task" in str(k) for k in dask_client.run_on_scheduler(
-        lambda dask_scheduler: list(dask_scheduler.task_prefixes)))
+    # the dask workers really ran Leiden: their processes built our graph
+    ran = dask_client.run(_worker_built_graph)
+    assert len(ran) == 2 and any(ran.values())
+
+
+def _worker_built_graph() -> bool:
+    import sys
+
+    leiden = sys.modules.get("scice._leiden")
+    return leiden is not None and len(leiden._GRAPH_CACHE) > 0
 
 
 def test_timings_record_leiden_and_scoring(pbmc_fit):

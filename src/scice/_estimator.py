@@ -324,8 +324,10 @@ class SCICE(ClusterMixin, BaseEstimator):
         ckpt = self._open_checkpoint(graph, p, targets, resolutions, strategies)
         verbose = bool(self.verbose)
         if verbose:
-            logger.info("scice: %d cells, %d edges, mode=%s, layout=%s", graph.n_vertices, graph.n_edges,
-                        p["mode"], layout_info.as_dict())
+            logger.info("scice: %d cells, %d edges, %s mode; %s layout, %d worker(s) (%d outer x %d inner), "
+                        "backend %s", graph.n_vertices, graph.n_edges, p["mode"].replace("_", " "),
+                        layout_info.layout, layout_info.n_workers, layout_info.outer_workers,
+                        layout_info.inner_workers, layout_info.backend)
 
         timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
                                      "scoring_seconds": 0.0, "n_probes": 0}
