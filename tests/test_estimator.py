@@ -245,3 +245,13 @@ def test_fit_sparse_matrix_and_no_cell_names():
 def test_bad_parameters(params, error, match):
     with pytest.raises(error, match=match):
         SCICE(**params).fit(blob_graph())
+
+
+def test_results_equality_ignores_run_metadata_only(pbmc):
+    kw = dict(cluster_range=(3, 4), n_trials=4, n_bootstrap=10, random_state=5)
+    a = SCICE(**kw).fit(pbmc).results_
+    b = SCICE(**kw, n_jobs=2).fit(pbmc).results_
+    assert a.timings != b.timings and a.parallel_layout != b.parallel_layout
+    assert a == b
+    c = SCICE(**{**kw, "n_bootstrap": 11}).fit(pbmc).results_
+    assert a != c

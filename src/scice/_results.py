@@ -163,10 +163,22 @@ class SCICEResults:
     def __post_init__(self):
         object.__setattr__(self, "clusters", tuple(sorted(self.clusters, key=lambda c: c.n_cluster)))
 
+    #: Run metadata that says how, not what, was computed; ignored by ``==``.
+    _RUN_METADATA = ("timings", "parallel_layout")
+
     def __eq__(self, other: object) -> bool:
+        """Same results: every field except the run metadata (``timings``, ``parallel_layout``).
+
+        Two fits with the same ``random_state`` compare equal whatever ``n_jobs``
+        or backend ran them.
+        """
         if not isinstance(other, SCICEResults):
             return NotImplemented
-        return deep_equal(self, other)
+        return all(
+            deep_equal(getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+            if f.name not in self._RUN_METADATA
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -72,19 +72,34 @@ class BisectionSearcher(Searcher):
 
     @staticmethod
     def _interval(table: dict[float, float], k: int):
-        """(lo, hi, k_gammas) from the probes; lo/hi None when missing."""
+        """(lo, hi, k_gammas) from the probes; lo/hi None when missing.
+
+        ``lo`` is the last probe with median count < k before ``hi``, the first
+        probe with median count > k. At the ends of the count range a probe with
+        count exactly k stands in: the smallest probed resolution when it already
+        gives k (k = number of components), the largest probe with count k when
+        no probe gives more (k = the largest reachable count). ``k_gammas`` are
+        the probes in ``[lo, hi]`` with median count k.
+        """
         gammas = np.array(sorted(table))
         counts = np.array([table[g] for g in gammas])
         above = np.flatnonzero(counts > k)
-        if above.size == 0:
-            return None, None, []
-        hi_idx = int(above[0])
+        if above.size:
+            hi_idx = int(above[0])
+        else:
+            equal = np.flatnonzero(counts == k)
+            if equal.size == 0:
+                return None, None, []
+            hi_idx = int(equal[-1])
         below = np.flatnonzero(counts[:hi_idx] < k)
-        if below.size == 0:
+        if below.size:
+            lo_idx = int(below[-1])
+        elif counts[0] == k:
+            lo_idx = 0
+        else:
             return None, float(gammas[hi_idx]), []
-        lo_idx = int(below[-1])
-        inside = gammas[lo_idx + 1 : hi_idx]
-        k_gammas = [float(g) for g, c in zip(inside, counts[lo_idx + 1 : hi_idx]) if c == k]
+        span = slice(lo_idx, hi_idx + 1)
+        k_gammas = [float(g) for g, c in zip(gammas[span], counts[span]) if c == k]
         return float(gammas[lo_idx]), float(gammas[hi_idx]), k_gammas
 
     # -- the strategy -------------------------------------------------------
@@ -108,8 +123,9 @@ class BisectionSearcher(Searcher):
         ceiling = 1e12
         while len(table) < self.max_probes and upper < ceiling:
             count = self._probe(context, upper, table)
-            # Stop once above every target, or once only clusters below min_cluster_size remain.
-            if count > hi_target or count == 0:
+            # Stop once above every target, once only clusters below min_cluster_size
+            # remain, or once every cell is its own cluster.
+            if count > hi_target or count == 0 or count >= context.n_vertices:
                 break
             upper *= 2.0
         max_seen = max(table.values())
@@ -136,7 +152,7 @@ class BisectionSearcher(Searcher):
             lo, hi, k_gammas = self._interval(table, k)
             if lo is None and hi is None:
                 outcome.uncovered[k] = (
-                    f"search: no probed resolution gave more than {k} clusters "
+                    f"search: no probed resolution gave {k} or more clusters "
                     f"(largest median effective count seen: {max_seen:g})"
                 )
             elif lo is None:
