@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import warnings
+from contextlib import ExitStack
 from typing import Any
 
 import joblib
@@ -58,8 +59,9 @@ def _dispatch_order(tasks: list[Task], probes: pd.DataFrame | None) -> list[int]
     """Order in which to hand tasks to workers: the likely slowest first.
 
     Only the wall time depends on it (results are put back in task order). A
-    target whose search probes disagreed (probe IC > 1 inside its interval) will
-    probably need refinement, the long part of a run, so it starts first.
+    target whose search probes all disagreed (the lowest probe IC over its closed
+    interval is above 1) will probably need refinement, the long part of a run,
+    so it starts first.
     """
     if probes is None or probes.empty or "ic" not in probes:
         return list(range(len(tasks)))
@@ -331,6 +333,17 @@ class SCICE(ClusterMixin, BaseEstimator):
 
         timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
                                      "scoring_seconds": 0.0, "n_probes": 0}
+        # One worker pool for the whole fit (search probes and tasks), closed on any exit.
+        pool = ExitStack()
+        pool.enter_context(strategies["layout"].session(max(layout_info.outer_workers, layout_info.inner_workers)))
+        try:
+            return self._fit_with_pool(X, p, graph, strategies, targets, resolutions, seeds, leiden,
+                                       layout_info, ckpt, timings, t_start, verbose)
+        finally:
+            pool.close()
+
+    def _fit_with_pool(self, X, p, graph, strategies, targets, resolutions, seeds, leiden, layout_info, ckpt,
+                       timings, t_start, verbose) -> SCICE:
         search = None
         t_search = time.perf_counter()
         if targets is not None:

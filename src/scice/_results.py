@@ -130,7 +130,8 @@ class SCICEResults:
     uncovered_targets
         ``{target: reason}`` for every requested target without a result of that count.
     search_coverage_complete
-        Whether the search bracketed every target (always ``True`` in manual mode).
+        Whether every target was bracketed by the search and kept by the pre-filter
+        (always ``True`` in manual mode).
     target_diagnostics, resolution_search_diagnostics, optimization_diagnostics, resolution_diagnostics
         Tables describing each stage (empty when a stage did not run).
     parallel_layout

@@ -152,7 +152,7 @@ def plot_ic(
     pad = max(hi - lo, 2e-3) * 0.08
     ax.set_ylim(lo - pad, hi + pad)
     span = hi - lo
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f" if span < 0.2 else "%.2f"))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.4f" if span < 0.02 else "%.3f" if span < 0.2 else "%.2f"))
     for label in ax.get_xticklabels():
         if consistent.get(label.get_text()):
             label.set_color(CONSISTENT_COLOR)
@@ -228,7 +228,7 @@ def plot_stability(
         Key of the 2-d embedding in ``adata.obsm`` (e.g. ``"X_umap"``, ``"X_tsne"``).
     ax : matplotlib.axes.Axes, optional
         Axes to draw into; a new figure is created by default.
-    cmap : str, default="magma"
+    cmap : str, default="RdYlBu"
         Colormap; by default consistent cells are blue and inconsistent ones red.
     size : float, optional
         Marker size; by default scaled to the number of cells.

@@ -10,6 +10,7 @@ back into the estimator.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -231,6 +232,10 @@ class ParallelLayout(BaseEstimator, ABC):
         callback: Callable[[Any], None] | None = None,
     ) -> list[Any]:
         """Return ``[func(*args) for args in tasks]``; call ``callback`` as each finishes."""
+
+    def session(self, n_jobs: int) -> AbstractContextManager:
+        """Context kept open around all of a fit's :meth:`map` calls (hook; default: nothing)."""
+        return nullcontext()
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
         """Decide the outer/inner worker split for a run (hook)."""

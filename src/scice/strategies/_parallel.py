@@ -8,7 +8,8 @@ work to that cluster; joblib's default is a local process pool (loky).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import joblib
@@ -63,22 +64,45 @@ class ProcessLayout(ParallelLayout):
 
     Parameters
     ----------
-    inner_min_edges : int, default=200_000
-        Edge count from which probe trials are split across workers.
+    inner_min_edges : int, default=1_000
+        Edge count from which probe trials are split across workers (which also
+        starts the worker pool during the search rather than after it).
     batch_size : int or "auto", default=1
         joblib batch size for optimisation tasks.
     """
 
-    def __init__(self, inner_min_edges: int = 200_000, batch_size: int | str = 1):
+    def __init__(self, inner_min_edges: int = 1_000, batch_size: int | str = 1):
         self.inner_min_edges = inner_min_edges
         self.batch_size = batch_size
+
+    @contextmanager
+    def session(self, n_jobs: int) -> Iterator[None]:
+        """Keep one joblib pool open for every :meth:`map` of a fit.
+
+        Opening a ``joblib.Parallel`` costs milliseconds; a search sends one small
+        map per probe, so the pool is opened once and reused.
+        """
+        if n_jobs == 1:
+            yield
+            return
+        with joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
+                             return_as="generator_unordered") as parallel:
+            self._session = (n_jobs, parallel)
+            try:
+                yield
+            finally:
+                self._session = None
 
     def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
             callback: Callable[[Any], None] | None = None) -> list[Any]:
         if n_jobs == 1 or len(tasks) <= 1:
             return SerialLayout().map(func, tasks, 1, callback)
-        parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                                   return_as="generator_unordered")
+        session = getattr(self, "_session", None)
+        if session is not None and session[0] == n_jobs:
+            parallel = session[1]
+        else:
+            parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
+                                       return_as="generator_unordered")
         out: list[Any] = [None] * len(tasks)
         # Results arrive as tasks finish (so callbacks, e.g. checkpoints, see each one
         # at once) and are put back in task order.
