@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from scice.testing import make_blob_graph
+
 
 def blob_graph(n_blobs: int = 4, size: int = 40, k: int = 8, seed: int = 0, bridge: float = 0.0) -> sp.csr_matrix:
-    """Symmetric kNN-style graph of ``n_blobs`` well separated groups of ``size`` cells.
+    """Symmetric kNN-style graph of ``n_blobs`` groups of ``size`` cells.
 
-    Each cell links to ``k`` random cells of its own group (weights in [0.5, 1]);
-    ``bridge`` > 0 adds that many weak links between consecutive groups.
+    :func:`scice.testing.make_blob_graph` with test defaults: each cell links to
+    ``k`` random cells of its own group; ``bridge`` > 0 adds that many weak links
+    between consecutive groups (0: the groups are disconnected).
     """
-    rng = np.random.default_rng(seed)
-    n = n_blobs * size
-    rows, cols, vals = [], [], []
-    for b in range(n_blobs):
-        members = np.arange(b * size, (b + 1) * size)
-        for i in members:
-            nbrs = rng.choice(members[members != i], size=k, replace=False)
-            rows.extend([i] * k)
-            cols.extend(nbrs.tolist())
-            vals.extend(rng.uniform(0.5, 1.0, size=k).tolist())
-        if bridge and b + 1 < n_blobs:
-            for _ in range(int(bridge)):
-                i = rng.integers(b * size, (b + 1) * size)
-                j = rng.integers((b + 1) * size, (b + 2) * size)
-                rows.append(i)
-                cols.append(j)
-                vals.append(0.05)
-    A = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
-    A = A.maximum(A.T).tocsr()
-    A.setdiag(0)
-    A.eliminate_zeros()
-    return A
+    return make_blob_graph(n_blobs, size, k, seed, n_bridges=int(bridge))
 
 
 @pytest.fixture(scope="session")

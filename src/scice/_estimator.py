@@ -6,7 +6,6 @@ import logging
 import os
 import time
 import warnings
-from contextlib import ExitStack
 from typing import Any
 
 import joblib
@@ -334,15 +333,11 @@ class SCICE(ClusterMixin, BaseEstimator):
         timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
                                      "scoring_seconds": 0.0, "n_probes": 0}
         # One worker pool for the whole fit (search probes and tasks), closed on any exit.
-        pool = ExitStack()
-        pool.enter_context(strategies["layout"].session(max(layout_info.outer_workers, layout_info.inner_workers)))
-        try:
-            return self._fit_with_pool(X, p, graph, strategies, targets, resolutions, seeds, leiden,
+        with strategies["layout"].session(max(layout_info.outer_workers, layout_info.inner_workers)):
+            return self._fit_with_pool(p, graph, strategies, targets, resolutions, seeds, leiden,
                                        layout_info, ckpt, timings, t_start, verbose)
-        finally:
-            pool.close()
 
-    def _fit_with_pool(self, X, p, graph, strategies, targets, resolutions, seeds, leiden, layout_info, ckpt,
+    def _fit_with_pool(self, p, graph, strategies, targets, resolutions, seeds, leiden, layout_info, ckpt,
                        timings, t_start, verbose) -> SCICE:
         search = None
         t_search = time.perf_counter()

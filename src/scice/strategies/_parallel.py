@@ -85,8 +85,7 @@ class ProcessLayout(ParallelLayout):
         if n_jobs == 1:
             yield
             return
-        with joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                             return_as="generator_unordered") as parallel:
+        with self._parallel(n_jobs) as parallel:
             self._session = (n_jobs, parallel)
             try:
                 yield
@@ -98,11 +97,7 @@ class ProcessLayout(ParallelLayout):
         if n_jobs == 1 or len(tasks) <= 1:
             return SerialLayout().map(func, tasks, 1, callback)
         session = getattr(self, "_session", None)
-        if session is not None and session[0] == n_jobs:
-            parallel = session[1]
-        else:
-            parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                                       return_as="generator_unordered")
+        parallel = session[1] if session is not None and session[0] == n_jobs else self._parallel(n_jobs)
         out: list[Any] = [None] * len(tasks)
         # Results arrive as tasks finish (so callbacks, e.g. checkpoints, see each one
         # at once) and are put back in task order.
@@ -111,6 +106,11 @@ class ProcessLayout(ParallelLayout):
                 callback(result)
             out[index] = result
         return out
+
+    def _parallel(self, n_jobs: int) -> joblib.Parallel:
+        """A joblib pool on the active backend (none named), yielding results as they finish."""
+        return joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
+                               return_as="generator_unordered")
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
         outer = max(1, min(n_jobs, n_tasks))
