@@ -172,7 +172,7 @@ def test_capped_layout_resolves_caps():
     info = layout.resolve(n_jobs=4, n_tasks=9, n_vertices=100, n_edges=1000)
     assert (info.n_workers, info.outer_workers, info.inner_workers) == (4, 2, 1)
     uncapped = _CappedProcessLayout(inner_min_edges=10).resolve(n_jobs=4, n_tasks=9, n_vertices=100, n_edges=1000)
-    assert (uncapped.outer_workers, uncapped.inner_workers) == (4, 4)
+    assert (uncapped.outer_workers, uncapped.inner_workers) == (8, 4)  # 2 targets in flight per worker
     from sklearn.base import clone
 
     assert clone(layout).get_params()["outer_workers"] == 2

@@ -145,20 +145,32 @@ def test_same_random_state_same_results(pbmc):
     assert c1.clusters != d.clusters
 
 
+class WaitingLayout(scice.strategies.ProcessLayout):
+    """ProcessLayout that waits for its workers instead of starting in the parent (tests: work must go to workers)."""
+
+    def ready(self):
+        return True
+
+
 def test_n_jobs_and_backends_give_identical_results(pbmc):
     kw = dict(cluster_range=(3, 6), n_trials=5, n_bootstrap=20, random_state=3)
     serial = SCICE(**kw, n_jobs=1).fit(pbmc).results_
-    two = SCICE(**kw, n_jobs=2).fit(pbmc).results_
-    assert two.parallel_layout["outer_workers"] == 2
+    assert serial.timings["n_chunks"] == 0  # all in this process
+    two = SCICE(**kw, n_jobs=2, layout=WaitingLayout()).fit(pbmc).results_
+    assert (two.parallel_layout["outer_workers"], two.parallel_layout["inner_workers"]) == (4, 2)
+    assert two.timings["n_chunks"] > 0  # the workers ran Leiden
     assert two.clusters == serial.clusters
     assert two.optimization_diagnostics.equals(serial.optimization_diagnostics)
+    assert two.resolution_search_diagnostics.equals(serial.resolution_search_diagnostics)
+    default = SCICE(**kw, n_jobs=2).fit(pbmc).results_  # may start in the parent while workers boot
+    assert default.clusters == serial.clusters
     with joblib.parallel_config(backend="threading"):
         threads = SCICE(**kw, n_jobs=2).fit(pbmc).results_
     assert threads.clusters == serial.clusters
-    assert threads.parallel_layout["backend"] == "threading"
-    inner = SCICE(**kw, n_jobs=2, layout=scice.strategies.ProcessLayout(inner_min_edges=0)).fit(pbmc).results_
-    assert inner.parallel_layout["inner_workers"] == 2
-    assert inner.clusters == serial.clusters
+    assert threads.parallel_layout["backend"] == "threading" and threads.timings["n_chunks"] > 0
+    one_task = SCICE(**kw, n_jobs=2, layout=WaitingLayout(tasks_per_worker=1)).fit(pbmc).results_
+    assert one_task.parallel_layout["outer_workers"] == 2
+    assert one_task.clusters == serial.clusters
 
 
 # ---------------------------------------------------------------------------

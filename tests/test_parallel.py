@@ -25,19 +25,21 @@ def test_dask_cluster_gives_serial_results(pbmc, dask_client):
     with joblib.parallel_config(backend="dask"):
         on_dask = SCICE(**kw, n_jobs=2).fit(pbmc).results_
     assert on_dask.parallel_layout["backend"] == "dask"
-    assert on_dask.parallel_layout["outer_workers"] == 2
+    assert (on_dask.parallel_layout["outer_workers"], on_dask.parallel_layout["inner_workers"]) == (4, 2)
+    assert on_dask.timings["n_chunks"] > 0
     assert on_dask.clusters == serial.clusters
     assert on_dask.optimization_diagnostics.equals(serial.optimization_diagnostics)
-    # the dask workers really ran Leiden: their processes built our graph
-    ran = dask_client.run(_worker_built_graph)
+    # the dask workers really ran Leiden: their processes hold our graph, sent once each
+    ran = dask_client.run(_worker_graphs)
     assert len(ran) == 2 and any(ran.values())
+    assert on_dask.timings["n_graph_sends"] >= sum(1 for held in ran.values() if held)
 
 
-def _worker_built_graph() -> bool:
+def _worker_graphs() -> list:
     import sys
 
-    leiden = sys.modules.get("scice._leiden")
-    return leiden is not None and len(leiden._GRAPH_CACHE) > 0
+    worker = sys.modules.get("scice._worker")
+    return [] if worker is None else worker.held_graphs()
 
 
 def test_timings_record_leiden_and_scoring(pbmc_fit):

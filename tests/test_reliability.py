@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,13 +14,13 @@ import pytest
 import scice._estimator as estimator_module
 from scice import SCICE
 from scice._pipeline import TaskFailedError
-from scice.strategies import RefineOptimizer, SerialLayout
+from scice.strategies import ProcessLayout, RefineOptimizer
 
 from conftest import blob_graph
 
 
 class FailingOptimizer(RefineOptimizer):
-    """Raises for one target: a bug in a user's strategy, on a worker."""
+    """Raises for one target: a bug in a user's strategy."""
 
     def __init__(self, n_steps=11, refine_iterations=2, patience=10, fail_target=4):
         super().__init__(n_steps, refine_iterations, patience)
@@ -33,13 +32,16 @@ class FailingOptimizer(RefineOptimizer):
         return super().optimize(task, context)
 
 
-class KillingOptimizer(FailingOptimizer):
-    """Kills its own worker process for one target."""
+class KillingLayout(ProcessLayout):
+    """A worker process dies (``os._exit``) on the first chunk of optimisation trials."""
 
-    def optimize(self, task, context):
-        if task.target == self.fail_target:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().optimize(task, context)
+    def ready(self):
+        return True  # wait for the workers rather than run the first trials in the parent
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        if tasks and tasks[0][5] == 10:  # n_iterations 10: a task's trials, not a search probe
+            return super().map(os._exit, [(1,)] * len(tasks), n_jobs, callback)
+        return super().map(func, tasks, n_jobs, callback)
 
 
 def test_worker_exception_names_the_target_and_keeps_no_results(pbmc):
@@ -55,10 +57,13 @@ def test_worker_exception_names_the_target_and_keeps_no_results(pbmc):
 
 def test_killed_worker_is_one_clear_error(pbmc):
     est = SCICE(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0, n_jobs=2,
-                optimizer=KillingOptimizer(fail_target=4))
-    with pytest.raises(TaskFailedError, match=r"a worker failed .*unfinished: .*target 4"):
+                layout=KillingLayout())
+    with pytest.raises(TaskFailedError, match=r"a worker failed \(TerminatedWorkerError.*unfinished: target \d"):
         est.fit(pbmc)
     assert not hasattr(est, "results_")
+    # the next fit starts a fresh pool and works
+    est.set_params(layout="processes").fit(pbmc)
+    assert est.results_.parallel_layout["backend"] == "loky"
 
 
 _INTERRUPT_SCRIPT = textwrap.dedent(
@@ -128,31 +133,34 @@ def test_keyboard_interrupt_stops_workers_and_leaves_input_untouched(tmp_path):
     assert not [pid for pid in children if _alive(pid)], "worker processes outlived the interrupted run"
 
 
-class InterruptAfter(SerialLayout):
-    """Ctrl-C after ``n_done`` tasks have finished (fault injection)."""
+_INTERRUPT = {"after": None, "started": 0}
 
-    def __init__(self, n_done=2):
-        self.n_done = n_done
 
-    def map(self, func, tasks, n_jobs, callback=None):
-        out = []
-        for args in tasks:
-            if len(out) == self.n_done:
-                raise KeyboardInterrupt
-            result = func(*args)
-            if callback is not None:
-                callback(result)
-            out.append(result)
-        return out
+class InterruptAfter(RefineOptimizer):
+    """Ctrl-C when a task starts after ``_INTERRUPT["after"]`` have started (fault injection).
+
+    The limit is a module global, not a parameter, so the resumed fit has the
+    same parameters (and checkpoint fingerprint) as the interrupted one.
+    """
+
+    def optimize(self, task, context):
+        _INTERRUPT["started"] += 1
+        if _INTERRUPT["after"] is not None and _INTERRUPT["started"] > _INTERRUPT["after"]:
+            raise KeyboardInterrupt
+        return super().optimize(task, context)
 
 
 def test_checkpoint_resume_gives_identical_results(tmp_path):
     graph = blob_graph(n_blobs=5, size=30, bridge=3)
-    kw = dict(cluster_range=(2, 6), n_trials=5, n_bootstrap=20, random_state=3)
+    kw = dict(cluster_range=(2, 6), n_trials=5, n_bootstrap=20, random_state=3, optimizer=InterruptAfter())
     reference = SCICE(**kw).fit(graph).results_
     folder = tmp_path / "ckpt"
-    with pytest.raises(KeyboardInterrupt):
-        SCICE(**kw, checkpoint=folder, layout=InterruptAfter(n_done=2)).fit(graph)
+    _INTERRUPT.update(after=2, started=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            SCICE(**kw, checkpoint=folder).fit(graph)
+    finally:
+        _INTERRUPT.update(after=None)
     saved = sorted(p.name for p in folder.iterdir())
     assert "search.pkl" in saved and len([n for n in saved if n.startswith("task_")]) == 2
     resumed = SCICE(**kw, checkpoint=folder).fit(graph)

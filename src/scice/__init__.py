@@ -1,21 +1,38 @@
 """scice: which clusterings of a single-cell graph can you trust?
 
 The inconsistency coefficient (IC) of repeated Leiden clustering, after scICE.
+
+Names are imported on first use (PEP 562), so a worker process that only runs
+Leiden (:mod:`scice._worker`) does not pay for importing scikit-learn, pandas
+and anndata.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from . import legacy, pl, strategies
-from ._api import get_robust_labels, scICE_clustering, scice_clustering
-from ._estimator import SCICE
-from ._results import ClusterResult, SCICEResults
-from .legacy import from_legacy_dict, to_legacy_dict, write_uns
-from .pl import plot_ic, plot_stability
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("scice")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "SCICE": "._estimator",
+    "SCICEResults": "._results",
+    "ClusterResult": "._results",
+    "to_legacy_dict": ".legacy",
+    "from_legacy_dict": ".legacy",
+    "write_uns": ".legacy",
+    "plot_ic": ".pl",
+    "plot_stability": ".pl",
+    "get_robust_labels": "._api",
+    "scice_clustering": "._api",
+    "scICE_clustering": "._api",
+}
+_SUBMODULES = {"strategies", "legacy", "pl", "testing", "cli"}
 
 __all__ = [
     "SCICE",
@@ -34,3 +51,27 @@ __all__ = [
     "scICE_clustering",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'scice' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from . import legacy, pl, strategies
+    from ._api import get_robust_labels, scICE_clustering, scice_clustering
+    from ._estimator import SCICE
+    from ._results import ClusterResult, SCICEResults
+    from .legacy import from_legacy_dict, to_legacy_dict, write_uns
+    from .pl import plot_ic, plot_stability

@@ -122,16 +122,17 @@ class _CappedProcessLayout(ProcessLayout):
     Parameters
     ----------
     outer_workers : int or None
-        Cap on the workers evaluating targets / resolutions side by side.
+        Cap on the targets / resolutions evaluated side by side.
     inner_workers : int or None
-        Cap on the workers splitting one search probe's trials.
-    inner_min_edges, batch_size
+        Cap on the workers one trial set's trials are split across.
+    inner_min_edges, tasks_per_worker, batch_size
         As in :class:`~scice.strategies.ProcessLayout`.
     """
 
     def __init__(self, outer_workers: int | None = None, inner_workers: int | None = None,
-                 inner_min_edges: int = 200_000, batch_size: int | str = 1):
-        super().__init__(inner_min_edges=inner_min_edges, batch_size=batch_size)
+                 inner_min_edges: int = 1_000, tasks_per_worker: int = 2, batch_size: int | str = 1):
+        super().__init__(inner_min_edges=inner_min_edges, tasks_per_worker=tasks_per_worker,
+                         batch_size=batch_size)
         self.outer_workers = outer_workers
         self.inner_workers = inner_workers
 
@@ -198,8 +199,8 @@ def scice_clustering(
     n_workers : int, default=1
         Worker processes (``-1``: all cores); results do not depend on it.
     outer_workers, inner_workers : int, optional
-        Caps on the workers evaluating targets side by side (outer) and on those
-        splitting one search probe's trials (inner; used on large graphs only).
+        Caps on the targets evaluated side by side (outer) and on the workers
+        one trial set's trials are split across (inner).
     n_trials : int, default=15
         Leiden trials per resolution.
     n_bootstrap : int, default=100

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._graph import GraphData
-from ._leiden import LeidenConfig, TrialRunner, TrialSet
+from ._leiden import TrialRequest, TrialRunner, TrialSet
 from ._similarity import TrialSetScore
 
-__all__ = ["RunSeeds", "Probe", "SearchContext", "OptimizeContext", "run_trial_chunk"]
+__all__ = ["RunSeeds", "Probe", "SearchContext", "OptimizeContext"]
 
 _SEED_HIGH = 2**31 - 1
 
@@ -65,14 +64,6 @@ class Probe:
     n_partitions: int = 1
 
 
-def run_trial_chunk(graph: GraphData, config: LeidenConfig, gamma: float, seeds: np.ndarray,
-                    n_iterations: int, beta: float) -> tuple[np.ndarray, dict]:
-    """Worker entry point: run a chunk of trials and return the labelings and stats."""
-    runner = TrialRunner(graph, config, cache_bytes=0)
-    trial_set = runner.run(gamma, seeds, n_iterations, beta)
-    return trial_set.labelings, runner.stats()
-
-
 class SearchContext:
     """Gives a :class:`~scice.strategies.Searcher` seeded probes and records them.
 
@@ -88,62 +79,47 @@ class SearchContext:
 
     def __init__(
         self,
-        graph: GraphData,
-        config: LeidenConfig,
+        runner: TrialRunner,
         scorer: Any,
         seeds: RunSeeds,
         resolution_tolerance: float,
-        layout: Any = None,
-        inner_workers: int = 1,
     ):
-        self._graph = graph
-        self._config = config
+        self._runner = runner
         self._scorer = scorer
         self._seeds = seeds
-        self._layout = layout
-        self._inner = inner_workers
-        self._runner = TrialRunner(graph, config)
-        self.objective_function = config.objective_function
+        self.objective_function = runner.config.objective_function
         self.resolution_tolerance = resolution_tolerance
-        self.n_vertices = graph.n_vertices
+        self.n_vertices = runner.graph.n_vertices
         self.probes: list[Probe] = []
         self.scoring_seconds = 0.0
-        self._worker_stats = {"n_leiden_calls": 0, "leiden_seconds": 0.0}
 
     def probe(self, gamma: float, n_trials: int = 10, n_iterations: int = 3, beta: float = 0.01) -> Probe:
         """Run ``n_trials`` seeded trials at ``gamma``; return (and record) the probe."""
+        return self.probe_many([gamma], n_trials, n_iterations, beta)[0]
+
+    def probe_many(self, gammas: list[float], n_trials: int = 10, n_iterations: int = 3,
+                   beta: float = 0.01) -> list[Probe]:
+        """:meth:`probe` at several resolutions at once (their trials run side by side)."""
         if n_trials > self._seeds.probe.size:
             raise ValueError(f"A probe can use at most {self._seeds.probe.size} trials, got {n_trials}.")
         seeds = self._seeds.probe[:n_trials]
-        if self._inner > 1 and self._layout is not None and n_trials > 1:
-            chunks = [c for c in np.array_split(seeds, min(self._inner, n_trials)) if c.size]
-            out = self._layout.map(
-                run_trial_chunk,
-                [(self._graph, self._config, float(gamma), c, n_iterations, beta) for c in chunks],
-                self._inner,
+        trial_sets = self._runner.run_many(
+            [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas])
+        out = []
+        for trial_set in trial_sets:
+            t0 = time.perf_counter()
+            score = self._scorer.score(trial_set.labelings)
+            self.scoring_seconds += time.perf_counter() - t0
+            probe = Probe(
+                gamma=float(trial_set.gamma),
+                median_count=trial_set.median_count,
+                ic=float(score.ic),
+                counts=np.asarray(trial_set.effective_counts),
+                n_partitions=int(score.partitions.shape[0]),
             )
-            labelings = np.concatenate([o[0].astype(np.int64) for o in out])
-            for _, stats in out:
-                self._worker_stats["n_leiden_calls"] += stats["n_leiden_calls"]
-                self._worker_stats["leiden_seconds"] += stats["leiden_seconds"]
-            from ._merge import effective_counts
-
-            counts = effective_counts(labelings, self._config.min_cluster_size)
-        else:
-            trial_set = self._runner.run(gamma, seeds, n_iterations, beta)
-            labelings, counts = trial_set.labelings, trial_set.effective_counts
-        t0 = time.perf_counter()
-        score = self._scorer.score(labelings)
-        self.scoring_seconds += time.perf_counter() - t0
-        probe = Probe(
-            gamma=float(gamma),
-            median_count=float(np.median(counts)),
-            ic=float(score.ic),
-            counts=np.asarray(counts),
-            n_partitions=int(score.partitions.shape[0]),
-        )
-        self.probes.append(probe)
-        return probe
+            self.probes.append(probe)
+            out.append(probe)
+        return out
 
     def probe_frame(self) -> pd.DataFrame:
         """All probes so far, in the order they ran."""
@@ -160,13 +136,7 @@ class SearchContext:
         )
 
     def stats(self) -> dict:
-        own = self._runner.stats()
-        return {
-            "n_leiden_calls": own["n_leiden_calls"] + self._worker_stats["n_leiden_calls"],
-            "leiden_seconds": own["leiden_seconds"] + self._worker_stats["leiden_seconds"],
-            "scoring_seconds": self.scoring_seconds,
-            "n_probes": len(self.probes),
-        }
+        return {"scoring_seconds": self.scoring_seconds, "n_probes": len(self.probes)}
 
 
 class OptimizeContext:
@@ -211,8 +181,16 @@ class OptimizeContext:
         ``round_index`` (1-based) selects the round's seeds, so a refinement chain
         depends only on its resolution and round.
         """
-        seeds = self._seeds.refine_seeds(round_index, trial_set.n_trials)
-        return self._runner.run(trial_set.gamma, seeds, n_iterations, self.beta, start=trial_set)
+        return self.refine_all([trial_set], round_index, n_iterations)[0]
+
+    def refine_all(self, trial_sets: list[TrialSet], round_index: int, n_iterations: int = 2) -> list[TrialSet]:
+        """:meth:`refine` for several trial sets at once (their trials are dispatched together)."""
+        requests = [
+            TrialRequest(ts.gamma, self._seeds.refine_seeds(round_index, ts.n_trials), int(n_iterations), self.beta,
+                         start=ts)
+            for ts in trial_sets
+        ]
+        return self._runner.run_many(requests)
 
     def score(self, trial_set: TrialSet) -> TrialSetScore:
         """The scorer's view of ``trial_set`` (computed once per trial set)."""

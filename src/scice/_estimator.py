@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import joblib
@@ -17,7 +20,7 @@ from sklearn.utils import check_random_state
 from . import _validation as V
 from ._context import RunSeeds, SearchContext
 from ._graph import GraphData, graph_from_input
-from ._leiden import LeidenConfig
+from ._leiden import LeidenConfig, TrialRunner, WorkerError
 from ._checkpoint import Checkpoint, run_fingerprint
 from ._memory import available_memory, estimate_run_bytes, format_bytes
 from ._pipeline import RunSpec, TaskFailedError, TaskResult, describe_task, evaluate_task
@@ -332,27 +335,37 @@ class SCICE(ClusterMixin, BaseEstimator):
 
         timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
                                      "scoring_seconds": 0.0, "n_probes": 0}
-        # One worker pool for the whole fit (search probes and tasks), closed on any exit.
-        with strategies["layout"].session(max(layout_info.outer_workers, layout_info.inner_workers)):
-            return self._fit_with_pool(p, graph, strategies, targets, resolutions, seeds, leiden,
-                                       layout_info, ckpt, timings, t_start, verbose)
+        # Every Leiden trial of the fit (search and tasks) goes through one runner,
+        # which splits trial sets into chunks for the layout's workers.
+        runner = TrialRunner(graph, leiden, layout=strategies["layout"], n_chunks=layout_info.inner_workers)
+        with strategies["layout"].session(layout_info.inner_workers):
+            try:
+                return self._fit_with_runner(p, graph, strategies, targets, resolutions, seeds, runner,
+                                             layout_info, ckpt, timings, t_start, verbose)
+            finally:
+                runner.stop()
 
-    def _fit_with_pool(self, p, graph, strategies, targets, resolutions, seeds, leiden, layout_info, ckpt,
-                       timings, t_start, verbose) -> SCICE:
+    def _fit_with_runner(self, p, graph, strategies, targets, resolutions, seeds, runner, layout_info, ckpt,
+                         timings, t_start, verbose) -> SCICE:
         search = None
         t_search = time.perf_counter()
         if targets is not None:
-            context = SearchContext(graph, leiden, strategies["scorer"], seeds, p["resolution_tolerance"],
-                                    layout=strategies["layout"], inner_workers=layout_info.inner_workers)
+            context = SearchContext(runner, strategies["scorer"], seeds, p["resolution_tolerance"])
             search = ckpt.load("search") if ckpt is not None else None
             if search is None:
-                search = strategies["searcher"].run(targets, context, p["remove_threshold"])
+                try:
+                    search = strategies["searcher"].run(targets, context, p["remove_threshold"])
+                except WorkerError as err:
+                    raise TaskFailedError(
+                        f"scice: a worker failed during the resolution search ({err}). No results were kept; "
+                        "fix the cause and fit again."
+                    ) from err
                 if ckpt is not None:
                     ckpt.save("search", search)
             else:
                 timings["search_resumed"] = 1
             stats = context.stats()
-            for key in ("n_leiden_calls", "leiden_seconds", "scoring_seconds", "n_probes"):
+            for key in ("scoring_seconds", "n_probes"):
                 timings[key] += stats[key]
             tasks = [Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
                      for k, (lo, hi) in sorted(search.intervals.items())]
@@ -364,7 +377,7 @@ class SCICE(ClusterMixin, BaseEstimator):
         timings["search_seconds"] = time.perf_counter() - t_search
 
         spec = RunSpec(
-            leiden=leiden,
+            leiden=runner.config,
             optimizer=strategies["optimizer"],
             scorer=strategies["scorer"],
             seeds=seeds,
@@ -385,19 +398,22 @@ class SCICE(ClusterMixin, BaseEstimator):
         timings["n_tasks_resumed"] = len(resumed)
         pending = [i for i in _dispatch_order(tasks, search.probes if search is not None else None)
                    if outcomes[i] is None]
-        ran = self._run_tasks(graph, [tasks[i] for i in pending], spec, strategies["layout"], layout_info,
-                              verbose, ckpt)
+        ran = self._run_tasks(graph, [tasks[i] for i in pending], spec, runner, layout_info, verbose, ckpt)
         for i, o in zip(pending, ran):
             outcomes[i] = o
         timings["optimize_seconds"] = time.perf_counter() - t_opt
         timings["task_seconds"] = 0.0
         for o in ran:  # work done by this fit (resumed tasks ran earlier)
-            for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "scoring_seconds", "task_seconds"):
+            for key in ("scoring_seconds", "task_seconds"):
                 timings[key] += o.stats.get(key, 0)
+        stats = runner.stats()  # Leiden work of this fit only (the search included)
+        for key in ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "n_chunks", "n_graph_sends"):
+            timings[key] = stats[key]
         timings["total_seconds"] = time.perf_counter() - t_start
-        # Time spent by whoever did the work (search in the parent, tasks on workers);
-        # 1 - leiden_seconds / busy_seconds is the share of work outside Leiden.
-        timings["busy_seconds"] = timings["search_seconds"] + timings["task_seconds"]
+        # Process time available for Leiden: the wall time of the processes that ran it
+        # (the parent when serial, else the workers). 1 - leiden_seconds / worker_seconds
+        # is the share outside Leiden: bookkeeping, scoring, dispatch and idle workers.
+        timings["worker_seconds"] = timings["total_seconds"] * layout_info.inner_workers
 
         results = self._assemble(p, graph, targets, resolutions, search, outcomes, layout_info, timings)
         self.results_ = results
@@ -422,8 +438,9 @@ class SCICE(ClusterMixin, BaseEstimator):
                         results.n_cluster.tolist(), self.best_cluster_)
         return self
 
-    def _run_tasks(self, graph: GraphData, tasks: list[Task], spec: RunSpec, layout: ParallelLayout,
-                   layout_info, verbose: bool, ckpt: Checkpoint | None = None) -> list[TaskResult]:
+    def _run_tasks(self, graph: GraphData, tasks: list[Task], spec: RunSpec, runner: TrialRunner, layout_info,
+                   verbose: bool, ckpt: Checkpoint | None = None) -> list[TaskResult]:
+        """Evaluate ``tasks`` (in dispatch order); results come back in the same order."""
         if not tasks:
             return []
         bar = None
@@ -433,7 +450,7 @@ class SCICE(ClusterMixin, BaseEstimator):
             bar = tqdm(total=len(tasks), desc="scice", unit="task", disable=None)
         done: set[int] = set()
 
-        def callback(result: TaskResult) -> None:
+        def finished(result: TaskResult) -> None:
             done.add(result.task.key)
             if ckpt is not None:
                 ckpt.save(f"task_{result.task.key}", result)
@@ -444,16 +461,37 @@ class SCICE(ClusterMixin, BaseEstimator):
                     f"{result.result.n_cluster} clusters, IC {result.result.ic:.4f}")
                 logger.info("scice: %s done: %s", describe_task(result.task), found)
 
+        def own_spec() -> RunSpec:
+            # Each task gets its own copy of the strategies: tasks may run side by side.
+            return dataclasses.replace(spec, optimizer=copy.deepcopy(spec.optimizer),
+                                       scorer=copy.deepcopy(spec.scorer))
+
+        out: list[TaskResult] = [None] * len(tasks)  # type: ignore[list-item]
         try:
-            out = layout.map(evaluate_task, [(graph, t, spec) for t in tasks], layout_info.outer_workers,
-                             callback)
-        except TaskFailedError:
-            raise
-        except Exception as err:
+            if layout_info.outer_workers <= 1:
+                for i, task in enumerate(tasks):
+                    out[i] = evaluate_task(graph, task, own_spec(), runner)
+                    finished(out[i])
+            else:
+                # Threads of this process coordinate the tasks in flight; their Leiden
+                # chunks go to the workers through the runner. Tasks start in order.
+                pool = ThreadPoolExecutor(max_workers=layout_info.outer_workers, thread_name_prefix="scice-task")
+                try:
+                    futures = {pool.submit(evaluate_task, graph, task, own_spec(), runner): i
+                               for i, task in enumerate(tasks)}
+                    for future in as_completed(futures):
+                        i = futures[future]
+                        out[i] = future.result()
+                        finished(out[i])
+                except BaseException:
+                    runner.stop()  # tasks still running stop at their next Leiden request
+                    raise
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        except WorkerError as err:
             pending = [describe_task(t) for t in tasks if t.key not in done]
             raise TaskFailedError(
-                f"scice: a worker failed ({type(err).__name__}: {' '.join(str(err).split())}) while these were "
-                "unfinished: "
+                f"scice: a worker failed ({err}) while these were unfinished: "
                 f"{'; '.join(pending) or 'none'}. No results were kept; fix the cause and fit again"
                 + (" (finished targets are in the checkpoint)." if ckpt is not None else ".")
             ) from err
@@ -464,17 +502,20 @@ class SCICE(ClusterMixin, BaseEstimator):
 
     def _check_memory(self, graph: GraphData, p: dict, optimizer: Any, layout_info) -> None:
         n_steps = int(getattr(optimizer, "n_steps", 11))
-        need = estimate_run_bytes(graph.n_vertices, graph.n_edges, p["n_trials"], n_steps,
+        workers = layout_info.inner_workers
+        need = estimate_run_bytes(graph.n_vertices, graph.n_edges, p["n_trials"], n_steps, workers,
                                   layout_info.outer_workers)
         have = available_memory()
         if have is None:
             return
+        on_workers = (f" + {workers} worker(s) x {format_bytes(need['per_worker'])} (each holds the graph)"
+                      if workers > 1 else "")
         detail = (
-            f"about {format_bytes(need['total'])} ({layout_info.outer_workers} worker(s) x "
-            f"{format_bytes(need['per_worker'])}: the graph plus {n_steps} resolutions x {p['n_trials']} trials x "
-            f"{graph.n_vertices} cells of labels each), and {format_bytes(have)} is available"
+            f"about {format_bytes(need['total'])} (this process {format_bytes(need['parent'])}: the graph plus, "
+            f"for {layout_info.outer_workers} target(s) at a time, {n_steps} resolutions x {p['n_trials']} trials x "
+            f"{graph.n_vertices} cells of labels{on_workers}), and {format_bytes(have)} is available"
         )
-        advice = ("Lower n_jobs (each worker holds its own copy), n_trials or optimizer__n_steps, "
+        advice = ("Lower n_jobs (each worker holds its own copy of the graph), n_trials or optimizer__n_steps, "
                   "or free memory; check_memory=False skips this check.")
         if need["total"] > have:
             raise MemoryError(f"This run needs {detail}. {advice}")

@@ -184,9 +184,6 @@ def graph_from_input(data: object, graph_key: str = "connectivities") -> GraphDa
 
 def to_igraph(graph: GraphData):
     """Build the undirected weighted ``igraph.Graph`` (weights in the ``"weight"`` attribute)."""
-    import igraph as ig
+    from ._worker import build_igraph
 
-    edges = np.column_stack([graph.sources, graph.targets]).astype(np.int64, copy=False)
-    g = ig.Graph(n=graph.n_vertices, edges=edges, directed=False)
-    g.es["weight"] = graph.weights.tolist()
-    return g
+    return build_igraph(graph.n_vertices, graph.sources, graph.targets, graph.weights)

@@ -1,43 +1,35 @@
-"""Seeded batches of Leiden trials; this code runs inside worker processes.
+"""Seeded batches of Leiden trials, run in this process or split across workers.
 
-A trial seeds igraph's generator itself (``igraph.set_random_number_generator``
-with a ``random.Random(seed)``) and restores the default afterwards. igraph's
-generator is shared per thread, so this is the only way to make a trial depend on
-its seed alone, wherever and in whatever order it runs.
+:class:`TrialRunner` is the one place a fit asks for Leiden trials. It answers
+repeated requests from memory, runs small graphs in the calling process and, on
+a parallel layout, splits each request's trials into chunks that run on worker
+processes (:func:`scice._worker.run_trials`). Every trial depends only on its
+seed, resolution and starting labels, so the split does not change the result.
 """
 
 from __future__ import annotations
 
-import random
-import time
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
-import igraph as ig
 import numpy as np
 
-from ._graph import GraphData, to_igraph
+from . import _worker
+from ._graph import GraphData
 from ._merge import effective_counts
 from ._similarity import smallest_int_dtype
 
-__all__ = ["LeidenConfig", "TrialSet", "TrialRunner", "get_igraph"]
-
-# token -> igraph.Graph, per process: a worker builds each graph once.
-_GRAPH_CACHE: OrderedDict[str, object] = OrderedDict()
-_GRAPH_CACHE_SIZE = 2
+__all__ = ["LeidenConfig", "TrialSet", "TrialRequest", "TrialRunner", "WorkerError", "FitCancelled"]
 
 
-def get_igraph(graph: GraphData):
-    """The igraph object for ``graph``, built once per process."""
-    g = _GRAPH_CACHE.get(graph.token)
-    if g is None:
-        g = to_igraph(graph)
-        _GRAPH_CACHE[graph.token] = g
-        while len(_GRAPH_CACHE) > _GRAPH_CACHE_SIZE:
-            _GRAPH_CACHE.popitem(last=False)
-    else:
-        _GRAPH_CACHE.move_to_end(graph.token)
-    return g
+class WorkerError(RuntimeError):
+    """The worker pool failed while running Leiden chunks (a worker died, the cluster went away)."""
+
+
+class FitCancelled(Exception):
+    """Raised in a task thread once the fit has been stopped (Ctrl-C or another task failed)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +63,32 @@ class TrialSet:
         return int(self.labelings.shape[0])
 
 
+@dataclass(frozen=True, eq=False)
+class TrialRequest:
+    """One trial set to compute: a trial per seed at ``gamma``, optionally continuing ``start``."""
+
+    gamma: float
+    seeds: np.ndarray
+    n_iterations: int
+    beta: float
+    start: TrialSet | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (
+            float(self.gamma),
+            float(self.beta),
+            int(self.n_iterations),
+            np.asarray(self.seeds, dtype=np.int64).tobytes(),
+            None if self.start is None else self.start.key,
+        )
+
+
 class TrialRunner:
     """Runs seeded Leiden trials on one graph and keeps timing and call counts.
+
+    One runner serves a whole fit (search probes and every task); it is safe to
+    call from several threads at once.
 
     Parameters
     ----------
@@ -83,16 +99,28 @@ class TrialRunner:
     cache_bytes
         Budget for remembered trial sets; a repeated request (same gamma, seeds,
         iterations, beta and starting labels) is answered from memory.
+    layout, n_chunks
+        With ``n_chunks > 1``, each request's trials are split into up to
+        ``n_chunks`` chunks run through ``layout.map`` on ``n_chunks`` workers;
+        otherwise trials run in the calling process.
     """
 
-    def __init__(self, graph: GraphData, config: LeidenConfig, cache_bytes: int = 256 * 2**20):
+    def __init__(self, graph: GraphData, config: LeidenConfig, cache_bytes: int = 256 * 2**20,
+                 layout: Any = None, n_chunks: int = 1):
         self.graph = graph
         self.config = config
         self.cache_bytes = cache_bytes
+        self.layout = layout
+        self.n_chunks = int(n_chunks) if layout is not None else 1
         self._cache: OrderedDict[tuple, TrialSet] = OrderedDict()
         self._cache_used = 0
+        self._lock = threading.Lock()
+        self._local_lock = threading.Lock()
+        self._stopped = threading.Event()
         self.n_calls = 0
         self.n_cache_hits = 0
+        self.n_chunks_sent = 0
+        self.n_graph_sends = 0
         self.leiden_seconds = 0.0
 
     # -- public -----------------------------------------------------------
@@ -109,65 +137,127 @@ class TrialRunner:
         With ``start``, trial t continues from ``start``'s labeling t (igraph's
         ``initial_membership``) for ``n_iterations`` more iterations.
         """
-        seeds = np.asarray(seeds, dtype=np.int64)
-        key = (
-            float(gamma),
-            float(beta),
-            int(n_iterations),
-            seeds.tobytes(),
-            None if start is None else start.key,
-        )
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            self.n_cache_hits += 1
-            return hit
-        g = get_igraph(self.graph)
-        labelings = np.empty((seeds.size, self.graph.n_vertices), dtype=np.int64)
-        t0 = time.perf_counter()
-        try:
-            for t, seed in enumerate(seeds):
-                ig.set_random_number_generator(random.Random(int(seed)))
-                initial = None if start is None else start.labelings[t].tolist()
-                part = g.community_leiden(
-                    objective_function=self.config.objective_function,
-                    weights="weight",
-                    resolution=float(gamma),
-                    beta=float(beta),
-                    n_iterations=int(n_iterations),
-                    initial_membership=initial,
-                )
-                labelings[t] = part.membership
-        finally:
-            ig.set_random_number_generator(random)
-        self.leiden_seconds += time.perf_counter() - t0
-        self.n_calls += int(seeds.size)
-        labelings = labelings.astype(smallest_int_dtype(int(labelings.max(initial=0))))
-        total_iterations = int(n_iterations) + (0 if start is None else start.n_iterations)
-        trial_set = TrialSet(
-            gamma=float(gamma),
-            labelings=labelings,
-            effective_counts=effective_counts(labelings, self.config.min_cluster_size),
-            n_iterations=total_iterations,
-            key=key,
-        )
-        self._remember(key, trial_set)
-        return trial_set
+        return self.run_many([TrialRequest(float(gamma), np.asarray(seeds, dtype=np.int64), int(n_iterations),
+                                           float(beta), start)])[0]
+
+    def run_many(self, requests: list[TrialRequest]) -> list[TrialSet]:
+        """Answer several requests at once (their chunks share one dispatch)."""
+        if self._stopped.is_set():
+            raise FitCancelled()
+        out: list[TrialSet | None] = [None] * len(requests)
+        todo: list[int] = []
+        with self._lock:
+            for i, req in enumerate(requests):
+                hit = self._cache.get(req.key)
+                if hit is not None:
+                    self._cache.move_to_end(req.key)
+                    self.n_cache_hits += 1
+                    out[i] = hit
+                else:
+                    todo.append(i)
+        if todo:
+            for i, trial_set in zip(todo, self._compute([requests[i] for i in todo])):
+                out[i] = trial_set
+        return out  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        """Refuse further requests (running chunks finish); used to stop a fit."""
+        self._stopped.set()
 
     def stats(self) -> dict:
-        return {
-            "n_leiden_calls": self.n_calls,
-            "n_cache_hits": self.n_cache_hits,
-            "leiden_seconds": self.leiden_seconds,
-        }
+        with self._lock:
+            return {
+                "n_leiden_calls": self.n_calls,
+                "n_cache_hits": self.n_cache_hits,
+                "leiden_seconds": self.leiden_seconds,
+                "n_chunks": self.n_chunks_sent,
+                "n_graph_sends": self.n_graph_sends,
+            }
 
     # -- private ----------------------------------------------------------
-    def _remember(self, key: tuple, trial_set: TrialSet) -> None:
+    def _arrays(self) -> _worker.GraphArrays:
+        g = self.graph
+        return (g.n_vertices, g.sources, g.targets, g.weights)
+
+    def _compute(self, requests: list[TrialRequest]) -> list[TrialSet]:
+        # Split every request into chunks of consecutive trials.
+        jobs = []  # (request index, first trial, seeds, initial labels)
+        for r, req in enumerate(requests):
+            seeds = np.asarray(req.seeds, dtype=np.int64)
+            initial = None if req.start is None else req.start.labelings
+            parts = min(self.n_chunks, seeds.size) if self.n_chunks > 1 else 1
+            for idx in np.array_split(np.arange(seeds.size), parts):
+                if idx.size:
+                    jobs.append((r, idx, seeds[idx], None if initial is None else initial[idx]))
+        cfg = self.config
+        args = [(self.graph.token, None, cfg.objective_function, requests[r].gamma, requests[r].beta,
+                 requests[r].n_iterations, seeds, init) for r, _, seeds, init in jobs]
+        answers = self._dispatch(args)
+
+        labels = [np.empty((req.seeds.size, self.graph.n_vertices), dtype=np.int32) for req in requests]
+        seconds = 0.0
+        for (r, idx, _, _), (lab, sec) in zip(jobs, answers):
+            labels[r][idx] = lab
+            seconds += sec
+        with self._lock:
+            self.leiden_seconds += seconds
+            self.n_calls += int(sum(req.seeds.size for req in requests))
+        out = []
+        for req, lab in zip(requests, labels):
+            lab = lab.astype(smallest_int_dtype(int(lab.max(initial=0))), copy=False)
+            trial_set = TrialSet(
+                gamma=float(req.gamma),
+                labelings=lab,
+                effective_counts=effective_counts(lab, cfg.min_cluster_size),
+                n_iterations=int(req.n_iterations) + (0 if req.start is None else req.start.n_iterations),
+                key=req.key,
+            )
+            self._remember(trial_set)
+            out.append(trial_set)
+        return out
+
+    def _dispatch(self, args: list[tuple]) -> list[tuple[np.ndarray, float]]:
+        """Run chunks here or on the workers; a worker lacking the graph gets it on a resend."""
+        if self.n_chunks <= 1 or not self.layout.ready():
+            arrays = self._arrays()
+            # One thread at a time: igraph holds the GIL anyway, and a trial's
+            # seeding and its Leiden call must not interleave with another's.
+            with self._local_lock:
+                return [_worker.run_trials(a[0], arrays, *a[2:]) for a in args]
+
+        def check(_result: Any) -> None:
+            if self._stopped.is_set():
+                raise FitCancelled()
+
+        try:
+            answers = self.layout.map(_worker.run_trials, args, self.n_chunks, check)
+            missing = [i for i, a in enumerate(answers) if a is None]
+            if missing:
+                arrays = self._arrays()
+                again = self.layout.map(_worker.run_trials, [(args[i][0], arrays, *args[i][2:]) for i in missing],
+                                        self.n_chunks, check)
+                for i, a in zip(missing, again):
+                    answers[i] = a
+        except FitCancelled:
+            raise
+        except Exception as err:
+            raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
+        with self._lock:
+            self.n_chunks_sent += len(args) + len(missing)
+            self.n_graph_sends += len(missing)
+        if any(a is None for a in answers):  # pragma: no cover - a backend that drops arguments
+            raise WorkerError("a worker did not receive the graph it was sent")
+        return answers
+
+    def _remember(self, trial_set: TrialSet) -> None:
         size = trial_set.labelings.nbytes
         if size > self.cache_bytes:
             return
-        self._cache[key] = trial_set
-        self._cache_used += size
-        while self._cache_used > self.cache_bytes:
-            _, old = self._cache.popitem(last=False)
-            self._cache_used -= old.labelings.nbytes
+        with self._lock:
+            if trial_set.key in self._cache:
+                return
+            self._cache[trial_set.key] = trial_set
+            self._cache_used += size
+            while self._cache_used > self.cache_bytes:
+                _, old = self._cache.popitem(last=False)
+                self._cache_used -= old.labelings.nbytes

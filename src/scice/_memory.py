@@ -25,13 +25,16 @@ def available_memory() -> int | None:
         return None
 
 
-def estimate_run_bytes(n_cells: int, n_edges: int, n_trials: int, n_steps: int, n_workers: int) -> dict[str, int]:
+def estimate_run_bytes(n_cells: int, n_edges: int, n_trials: int, n_steps: int, n_workers: int,
+                       n_tasks: int = 1) -> dict[str, int]:
     """Rough peak memory of a run.
 
-    Each worker holds the graph (our arrays and igraph's), the labelings of up to
-    ``n_steps`` trial sets of ``n_trials`` trials (int64 while Leiden runs, the
-    smallest integer dtype afterwards; counted at 8 bytes) plus one trial set being
-    scored; the parent holds the graph and the final results.
+    The parent holds the graph and, for each of the ``n_tasks`` tasks in flight,
+    the labelings of up to ``n_steps`` trial sets of ``n_trials`` trials plus two
+    being refined (int32 while Leiden runs, 4 bytes per label); on top of that its
+    trial-set cache (at most 256 MiB) and the final results. Each of the
+    ``n_workers`` worker processes holds the graph (our arrays and igraph's) and
+    one chunk of trials with its starting labels.
 
     Returns
     -------
@@ -39,11 +42,11 @@ def estimate_run_bytes(n_cells: int, n_edges: int, n_trials: int, n_steps: int, 
         ``per_worker``, ``parent`` and ``total`` in bytes.
     """
     graph = n_edges * _EDGE_BYTES + n_cells * 8
-    labels = (n_steps + 2) * n_trials * n_cells * 8
-    per_worker = graph + labels
-    parent = graph + n_steps * n_trials * n_cells * 2
+    trial_set = n_trials * n_cells * 4
+    parent = graph + max(1, n_tasks) * (n_steps + 2) * trial_set + min(n_steps * trial_set, 256 * 2**20)
     workers = max(1, n_workers)
-    total = parent + (per_worker if workers == 1 else workers * per_worker)
+    per_worker = graph + 2 * trial_set // workers if workers > 1 else 0
+    total = parent + workers * per_worker
     return {"per_worker": int(per_worker), "parent": int(parent), "total": int(total)}
 
 

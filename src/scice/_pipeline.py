@@ -1,8 +1,10 @@
 """One optimisation task end to end: optimise, then finalise into a ClusterResult.
 
-:func:`evaluate_task` is what a worker runs. Its result depends only on its
-arguments (graph, task, spec), which is why every parallel layout and backend
-gives identical results.
+:func:`evaluate_task` runs in the parent process (one thread per task in
+flight); the Leiden trials it asks for go through the fit's shared
+:class:`~scice._leiden.TrialRunner`, which may run them on workers. Its result
+depends only on the graph, the task and the spec, which is why every parallel
+layout and backend gives identical results.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from ._context import OptimizeContext, RunSeeds
 from ._graph import GraphData
-from ._leiden import LeidenConfig, TrialRunner, TrialSet
+from ._leiden import FitCancelled, LeidenConfig, TrialRunner, TrialSet, WorkerError
 from ._merge import merge_small_clusters
 from ._results import ClusterResult
 
@@ -84,20 +86,23 @@ def describe_task(task: Any) -> str:
     return f"resolution {task.gamma:.4g}"
 
 
-def evaluate_task(graph: GraphData, task: Any, spec: RunSpec) -> TaskResult:
-    """Optimise ``task`` and finalise its chosen trial set (runs in a worker).
+def evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner) -> TaskResult:
+    """Optimise ``task`` and finalise its chosen trial set.
 
-    Any exception is re-raised as :class:`TaskFailedError` naming the task.
+    An exception from the strategies is re-raised as :class:`TaskFailedError`
+    naming the task; a failure of the worker pool (:class:`WorkerError`) and a
+    stopped fit (:class:`FitCancelled`) pass through unchanged.
     """
     try:
-        return _evaluate_task(graph, task, spec)
+        return _evaluate_task(graph, task, spec, runner)
+    except (WorkerError, FitCancelled):
+        raise
     except Exception as err:
         raise TaskFailedError(f"scice: evaluating {describe_task(task)} failed: {type(err).__name__}: {err}") from err
 
 
-def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec) -> TaskResult:
+def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner) -> TaskResult:
     t0 = time.perf_counter()
-    runner = TrialRunner(graph, spec.leiden)
     context = OptimizeContext(
         runner=runner,
         scorer=spec.scorer,
@@ -112,8 +117,6 @@ def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec) -> TaskResult:
     if outcome.trial_set is not None:
         source = -1 if task.target is None else int(task.target)
         result = finalize(outcome.trial_set, graph, spec, task.key, source, context)
-    stats = runner.stats()
-    stats["scoring_seconds"] = context.scoring_seconds
-    stats["task_seconds"] = time.perf_counter() - t0
+    stats = {"scoring_seconds": context.scoring_seconds, "task_seconds": time.perf_counter() - t0}
     return TaskResult(task=task, result=result, reason=outcome.reason, diagnostics=outcome.diagnostics,
                       stats=stats)

@@ -159,8 +159,8 @@ def check_scorer(scorer: ICScorer) -> None:
 def _search_context(objective: str = "CPM", scorer: ICScorer | None = None) -> SearchContext:
     from .strategies._score import ECSScorer
 
-    return SearchContext(_graph(), LeidenConfig(objective_function=objective), scorer or ECSScorer(),
-                         _seeds(), resolution_tolerance=1e-8)
+    runner = TrialRunner(_graph(), LeidenConfig(objective_function=objective))
+    return SearchContext(runner, scorer or ECSScorer(), _seeds(), resolution_tolerance=1e-8)
 
 
 def check_searcher(searcher: Searcher, objectives: tuple[str, ...] = ("CPM", "modularity")) -> None:
@@ -263,7 +263,9 @@ def check_layout(layout: ParallelLayout, n_jobs: tuple[int, ...] = (1, 2)) -> No
     Contracts: ``map`` returns one result per task, in task order, equal to
     running the tasks in the parent; ``callback`` is called once per task;
     ``resolve`` returns a :class:`~scice.strategies.LayoutInfo` with
-    ``1 <= outer_workers <= max(n_jobs, 1)`` and ``inner_workers >= 1``.
+    ``1 <= outer_workers <= n_tasks`` and ``1 <= inner_workers <= max(n_jobs, 1)``;
+    when ``outer_workers > 1``, ``map`` gives the same results when called from
+    several threads at once (tasks are coordinated by threads of the parent).
     """
     name = type(layout).__name__
     _check(isinstance(layout, ParallelLayout), f"{name} is not a ParallelLayout subclass.")
@@ -279,8 +281,17 @@ def check_layout(layout: ParallelLayout, n_jobs: tuple[int, ...] = (1, 2)) -> No
                                         f"expected {len(tasks)}.")
         info = layout.resolve(jobs, n_tasks=5, n_vertices=1000, n_edges=10_000)
         _check(isinstance(info, LayoutInfo), f"{name}.resolve must return a LayoutInfo.")
-        _check(1 <= info.outer_workers <= max(jobs, 1) and info.inner_workers >= 1,
-               f"{name}.resolve(n_jobs={jobs}) gave outer={info.outer_workers}, inner={info.inner_workers}.")
+        _check(1 <= info.outer_workers <= 5 and 1 <= info.inner_workers <= max(jobs, 1),
+               f"{name}.resolve(n_jobs={jobs}, n_tasks=5) gave outer={info.outer_workers}, "
+               f"inner={info.inner_workers}; need 1 <= outer <= n_tasks and 1 <= inner <= n_jobs.")
+        if info.outer_workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(3) as threads:
+                outs = list(threads.map(lambda _: list(layout.map(_square_with_seed, tasks, jobs)), range(3)))
+            _check(all(o == expected for o in outs),
+                   f"{name}.map(n_jobs={jobs}) gave wrong results when called from several threads at once "
+                   f"(its resolve says outer_workers={info.outer_workers}).")
 
 
 def check_strategy(strategy: Any) -> None:

@@ -101,8 +101,10 @@ class OptimizeOutcome:
 class LayoutInfo:
     """How a run's workers are arranged.
 
-    ``outer_workers`` evaluate optimisation tasks (targets / resolutions) side by
-    side; ``inner_workers`` split one probe's trials during the search.
+    ``outer_workers``: optimisation tasks (targets / resolutions) in flight at
+    once, each coordinated by a thread of the parent process; ``inner_workers``:
+    the number of chunks (and workers) each requested trial set is split into.
+    ``1`` / ``1`` runs everything in the parent.
     """
 
     n_workers: int
@@ -216,11 +218,13 @@ class ICScorer(BaseEstimator, ABC):
 
 
 class ParallelLayout(BaseEstimator, ABC):
-    """Runs independent tasks, in the parent process or on workers.
+    """Runs chunks of Leiden trials, in the parent process or on workers.
 
-    Implementations must return results in task order; the pipeline makes each
-    task's result depend on its arguments only, so any layout gives identical
-    results.
+    :meth:`map` receives independent function calls (chunks of seeded trials)
+    and must return their results in order; each result depends only on its
+    arguments, so any layout gives identical results. When :meth:`resolve` says
+    ``outer_workers > 1``, several threads of the parent call :meth:`map` at
+    once, so it must be thread-safe then.
     """
 
     @abstractmethod
@@ -237,13 +241,24 @@ class ParallelLayout(BaseEstimator, ABC):
         """Context kept open around all of a fit's :meth:`map` calls (hook; default: nothing)."""
         return nullcontext()
 
+    def ready(self) -> bool:
+        """Whether :meth:`map` can start work now (hook; default True).
+
+        While it is False (e.g. worker processes still starting), the fit runs
+        Leiden in the parent process; results do not depend on where it runs.
+        """
+        return True
+
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
-        """Decide the outer/inner worker split for a run (hook)."""
-        outer = max(1, min(n_jobs, n_tasks))
+        """Decide how many tasks are in flight and how many chunks a trial set is split into (hook).
+
+        The default runs one task at a time and splits its trial sets over
+        ``n_jobs`` workers, which needs no thread-safety from :meth:`map`.
+        """
         return LayoutInfo(
             n_workers=n_jobs,
-            outer_workers=outer,
-            inner_workers=1,
+            outer_workers=1,
+            inner_workers=max(1, n_jobs),
             backend="sequential" if n_jobs == 1 else "unknown",
             layout=type(self).__name__,
         )

@@ -146,7 +146,7 @@ class RefineOptimizer(GridOptimizer):
         round_index = 0
         while len(candidates) > 1 and round_index < context.max_iterations:
             round_index += 1
-            candidates = [context.refine(c, round_index, self.refine_iterations) for c in candidates]
+            candidates = context.refine_all(candidates, round_index, self.refine_iterations)
             ics = np.array([context.score(c).ic for c in candidates])
             keep = ics <= np.median(ics)
             for c, k in zip(candidates, keep):

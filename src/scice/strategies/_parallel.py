@@ -1,7 +1,7 @@
-"""Parallel layouts: where optimisation tasks and probe trials run.
+"""Parallel layouts: where Leiden trials run.
 
-Leiden holds the GIL and igraph's generator is per thread, so work is spread
-over processes, never threads. :class:`ProcessLayout` uses joblib without naming
+Leiden holds the GIL and igraph's generator is per thread, so Leiden is spread
+over processes, never threads (the parent's threads only coordinate tasks). :class:`ProcessLayout` uses joblib without naming
 a backend, so ``with joblib.parallel_config(backend="dask"):`` (or ray) sends the
 work to that cluster; joblib's default is a local process pool (loky).
 """
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from concurrent.futures import as_completed
 from typing import Any
 
 import joblib
 
+from .._worker import call_indexed as _indexed
+from .._worker import held_graphs
 from ._base import LayoutInfo, ParallelLayout
 
 __all__ = ["SerialLayout", "ProcessLayout"]
@@ -37,11 +40,6 @@ class SerialLayout(ParallelLayout):
                           layout="serial")
 
 
-def _indexed(func: Callable[..., Any], index: int, args: tuple) -> tuple[int, Any]:
-    """Run ``func(*args)`` on a worker and return it with its task index."""
-    return index, func(*args)
-
-
 _BACKEND_NAMES = {"LokyBackend": "loky", "MultiprocessingBackend": "multiprocessing",
                   "ThreadingBackend": "threading", "SequentialBackend": "sequential",
                   "DaskDistributedBackend": "dask", "RayBackend": "ray"}
@@ -55,66 +53,113 @@ def _active_backend_name() -> str:
 
 
 class ProcessLayout(ParallelLayout):
-    """Tasks on joblib workers (processes by default; whatever backend is active).
+    """Leiden chunks on joblib workers (processes by default; whatever backend is active).
 
-    Optimisation tasks (targets or manual resolutions) run side by side on up to
-    ``n_jobs`` workers. Search probes are sequential by nature; on graphs with at
-    least ``inner_min_edges`` edges each probe's trials are split across workers,
-    below that they run in the parent (dispatch would cost more than it saves).
+    The parent process runs the method's logic; workers only run Leiden. Up to
+    ``outer_workers`` tasks (targets or manual resolutions) are in flight at once,
+    each coordinated by a thread of the parent, and every trial set a task or the
+    search asks for is split into ``inner_workers`` chunks of trials that go to
+    the pool. So a long refinement of one target still uses every worker, and a
+    worker process imports only numpy and igraph. With joblib's default backend
+    (loky) chunks go straight to loky's reusable process pool; with any other
+    active backend (``joblib.parallel_config(backend="dask")``, ray, ...) they go
+    through ``joblib.Parallel``. Graphs with fewer than
+    ``inner_min_edges`` edges run in the parent (dispatch would cost more than
+    it saves).
 
     Parameters
     ----------
     inner_min_edges : int, default=1_000
-        Edge count from which probe trials are split across workers (which also
-        starts the worker pool during the search rather than after it).
+        Edge count from which trials are sent to workers.
+    tasks_per_worker : int, default=2
+        Tasks in flight per worker: enough requests queued to keep every worker
+        busy while a task scores its last trial set.
     batch_size : int or "auto", default=1
-        joblib batch size for optimisation tasks.
+        joblib batch size for chunks.
     """
 
-    def __init__(self, inner_min_edges: int = 1_000, batch_size: int | str = 1):
+    def __init__(self, inner_min_edges: int = 1_000, tasks_per_worker: int = 2, batch_size: int | str = 1):
         self.inner_min_edges = inner_min_edges
+        self.tasks_per_worker = tasks_per_worker
         self.batch_size = batch_size
 
     @contextmanager
     def session(self, n_jobs: int) -> Iterator[None]:
-        """Keep one joblib pool open for every :meth:`map` of a fit.
+        """Start the local worker pool in the background for the duration of a fit.
 
-        Opening a ``joblib.Parallel`` costs milliseconds; a search sends one small
-        map per probe, so the pool is opened once and reused.
+        Until every worker has started (:meth:`ready`), the fit runs Leiden in
+        the parent instead of waiting, so starting the pool costs no wall time.
         """
-        if n_jobs == 1:
+        self._warming = None
+        if n_jobs > 1 and _active_backend_name() == "loky":
+            from joblib.externals.loky import get_reusable_executor
+
+            executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+            self._warming = [executor.submit(held_graphs) for _ in range(n_jobs)]
+        try:
             yield
-            return
-        with self._parallel(n_jobs) as parallel:
-            self._session = (n_jobs, parallel)
-            try:
-                yield
-            finally:
-                self._session = None
+        finally:
+            self._warming = None
+
+    def ready(self) -> bool:
+        warming = getattr(self, "_warming", None)
+        return warming is None or all(f.done() for f in warming)
 
     def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
             callback: Callable[[Any], None] | None = None) -> list[Any]:
         if n_jobs == 1 or len(tasks) <= 1:
             return SerialLayout().map(func, tasks, 1, callback)
-        session = getattr(self, "_session", None)
-        parallel = session[1] if session is not None and session[0] == n_jobs else self._parallel(n_jobs)
+        if _active_backend_name() == "loky":
+            return self._map_loky(func, tasks, n_jobs, callback)
+        return self._map_joblib(func, tasks, n_jobs, callback)
+
+    def _map_loky(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
+                  callback: Callable[[Any], None] | None) -> list[Any]:
+        """joblib's default backend, used directly: loky's reusable process pool.
+
+        ``joblib.Parallel`` polls for results every 10 ms, which is longer than
+        a chunk of Leiden trials takes on a small graph; loky's futures return as
+        soon as a chunk is done (about 1 ms per round trip).
+        """
+        from joblib.externals.loky import get_reusable_executor
+
+        executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+        futures = {executor.submit(func, *args): i for i, args in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
-        # Results arrive as tasks finish (so callbacks, e.g. checkpoints, see each one
-        # at once) and are put back in task order.
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                if callback is not None:
+                    callback(result)
+                out[futures[future]] = result
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return out
+
+    def _map_joblib(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
+                    callback: Callable[[Any], None] | None) -> list[Any]:
+        """Any other joblib backend (dask, ray, multiprocessing, threading)."""
+        # A new joblib.Parallel per call, so threads can call map at once; the
+        # backend keeps its workers between calls (a dask client's cluster).
+        parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
+                                   return_as="generator_unordered")
+        out: list[Any] = [None] * len(tasks)
+        # Results arrive as chunks finish (a callback can stop the fit at once)
+        # and are put back in task order.
         for index, result in parallel(joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks)):
             if callback is not None:
                 callback(result)
             out[index] = result
         return out
 
-    def _parallel(self, n_jobs: int) -> joblib.Parallel:
-        """A joblib pool on the active backend (none named), yielding results as they finish."""
-        return joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                               return_as="generator_unordered")
-
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
-        outer = max(1, min(n_jobs, n_tasks))
-        inner = n_jobs if (n_jobs > 1 and n_edges >= self.inner_min_edges) else 1
-        backend = "sequential" if n_jobs == 1 else _active_backend_name()
+        if n_jobs > 1 and n_edges >= self.inner_min_edges:
+            inner = n_jobs
+            outer = max(1, min(n_tasks, int(self.tasks_per_worker) * n_jobs))
+        else:
+            inner = outer = 1
+        backend = "sequential" if inner == 1 else _active_backend_name()
         return LayoutInfo(n_workers=n_jobs, outer_workers=outer, inner_workers=inner, backend=backend,
                           layout="processes")

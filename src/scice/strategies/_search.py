@@ -20,7 +20,9 @@ class BisectionSearcher(Searcher):
 
     For target k the interval is ``[last probe with median count < k, first probe
     with median count > k]``. The searcher bisects until a probe with median count
-    k exists, then refines each boundary. The original stops a boundary only when
+    k exists, then refines each boundary. Bisection runs in rounds: a round probes
+    the next resolution of every unsettled target (and both boundaries of a
+    target) together, so its probes run in parallel on the workers. The original stops a boundary only when
     its two resolutions differ by at most ``resolution_tolerance`` (absolute); the
     interval only seeds a grid, so this searcher also stops a boundary once its
     width is at most ``plateau_fraction`` of the width of the known k region (both
@@ -69,6 +71,10 @@ class BisectionSearcher(Searcher):
             p = context.probe(gamma, self.n_probe_trials, self.probe_iterations, self.probe_beta)
             table[gamma] = p.median_count
         return table[gamma]
+
+    def _probe_many(self, context, gammas: list[float], table: dict[float, float]) -> None:
+        for p in context.probe_many(gammas, self.n_probe_trials, self.probe_iterations, self.probe_beta):
+            table[p.gamma] = p.median_count
 
     @staticmethod
     def _interval(table: dict[float, float], k: int):
@@ -130,25 +136,37 @@ class BisectionSearcher(Searcher):
             upper *= 2.0
         max_seen = max(table.values())
 
-        for k in sorted(int(t) for t in targets):
-            while len(table) < self.max_probes:
-                lo, hi, k_gammas = self._interval(table, k)
-                if lo is None or hi is None:
-                    break
-                if not k_gammas:
-                    if hi - lo <= tol:
-                        break
-                    self._probe(context, mid(lo, hi), table)
-                    continue
-                plateau = width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
-                stop = max(self.plateau_fraction * plateau, 0.0)
-                left, right = (lo, k_gammas[0]), (k_gammas[-1], hi)
-                if left[1] - left[0] > tol and width(*left) > stop:
-                    self._probe(context, mid(*left), table)
-                elif right[1] - right[0] > tol and width(*right) > stop:
-                    self._probe(context, mid(*right), table)
-                else:
-                    break
+        def next_probes(k: int) -> list[float]:
+            """Where target k wants its next probes (none once its interval is settled)."""
+            lo, hi, k_gammas = self._interval(table, k)
+            if lo is None or hi is None:
+                return []
+            if not k_gammas:
+                return [] if hi - lo <= tol else [mid(lo, hi)]
+            plateau = width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
+            stop = max(self.plateau_fraction * plateau, 0.0)
+            wanted = []
+            for a, b in ((lo, k_gammas[0]), (k_gammas[-1], hi)):
+                if b - a > tol and width(a, b) > stop:
+                    wanted.append(mid(a, b))
+            return wanted
+
+        # Bisection in rounds: each round probes, together, the next resolution every
+        # unsettled target asks for (targets asking for the same one share it), so
+        # one round's probes run side by side on the workers. The rounds do not
+        # depend on the number of workers.
+        ordered = sorted(int(t) for t in targets)
+        while len(table) < self.max_probes:
+            wanted: list[float] = []
+            for k in ordered:
+                for gamma in next_probes(k):
+                    if gamma not in table and gamma not in wanted:
+                        wanted.append(gamma)
+            if not wanted:
+                break
+            self._probe_many(context, wanted[: self.max_probes - len(table)], table)
+
+        for k in ordered:
             lo, hi, k_gammas = self._interval(table, k)
             if lo is None and hi is None:
                 outcome.uncovered[k] = (

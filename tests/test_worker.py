@@ -1,0 +1,73 @@
+"""The worker side: light imports, the graph sent once, chunks equal to whole trial sets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from scice import _worker
+from scice._graph import graph_from_input
+from scice._leiden import FitCancelled, LeidenConfig, TrialRequest, TrialRunner
+from scice.strategies import ProcessLayout, SerialLayout
+
+
+def test_worker_module_imports_no_heavy_dependencies():
+    code = ("import sys, scice._worker; "
+            "print(sorted(m for m in ('sklearn', 'pandas', 'anndata', 'scipy', 'scanpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_run_trials_needs_the_graph_once(blobs):
+    graph = graph_from_input(blobs)
+    token = graph.token + "-test-run-trials"  # not held by this process yet
+    args = ("CPM", 0.05, 0.01, 3, np.arange(4))
+    assert _worker.run_trials(token, None, *args) is None
+    arrays = (graph.n_vertices, graph.sources, graph.targets, graph.weights)
+    labels, seconds = _worker.run_trials(token, arrays, *args)
+    assert labels.shape == (4, graph.n_vertices) and seconds > 0
+    again, _ = _worker.run_trials(token, None, *args)  # now held: no arrays needed
+    assert np.array_equal(again, labels)
+    assert token in _worker.held_graphs()
+
+
+def test_chunked_runner_equals_local_runner(blobs):
+    graph = graph_from_input(blobs)
+    local = TrialRunner(graph, LeidenConfig())
+    chunked = TrialRunner(graph, LeidenConfig(), layout=SerialLayout(), n_chunks=3)
+    seeds = np.arange(100, 107)
+    a = local.run(0.05, seeds, 3, 0.1)
+    b = chunked.run(0.05, seeds, 3, 0.1)
+    assert np.array_equal(a.labelings, b.labelings) and a.key == b.key
+    # refinement from the same start, several requests dispatched together
+    starts = [local.run(g, seeds, 2, 0.1) for g in (0.02, 0.08)]
+    reqs = [TrialRequest(s.gamma, seeds + 1, 2, 0.1, start=s) for s in starts]
+    for x, y in zip(local.run_many(reqs), chunked.run_many(reqs)):
+        assert np.array_equal(x.labelings, y.labelings) and x.n_iterations == y.n_iterations == 4
+    assert chunked.stats()["n_chunks"] == 3 + 6 and local.stats()["n_chunks"] == 0
+
+
+@pytest.mark.parametrize("n_threads", [4])
+def test_runner_is_thread_safe_and_caches(blobs, n_threads):
+    graph = graph_from_input(blobs)
+    runner = TrialRunner(graph, LeidenConfig(), layout=ProcessLayout(), n_chunks=2)
+    gammas = [0.01, 0.03, 0.05, 0.07, 0.01, 0.03]
+    seeds = np.arange(5)
+    expected = [TrialRunner(graph, LeidenConfig()).run(g, seeds, 3, 0.1).labelings for g in gammas]
+    with ThreadPoolExecutor(n_threads) as pool:
+        got = list(pool.map(lambda g: runner.run(g, seeds, 3, 0.1).labelings, gammas))
+    assert all(np.array_equal(x, y) for x, y in zip(got, expected))
+    stats = runner.stats()
+    assert stats["n_leiden_calls"] + 5 * stats["n_cache_hits"] == 5 * len(gammas)
+
+
+def test_stopped_runner_refuses_work(blobs):
+    runner = TrialRunner(graph_from_input(blobs), LeidenConfig())
+    runner.run(0.05, np.arange(2), 2, 0.1)
+    runner.stop()
+    with pytest.raises(FitCancelled):
+        runner.run(0.06, np.arange(2), 2, 0.1)
