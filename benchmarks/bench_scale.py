@@ -3,17 +3,20 @@
 Usage::
 
     python benchmarks/bench_scale.py --n-cells 10000 --cluster-range 2 15 --n-jobs 2
-    python benchmarks/bench_scale.py --n-cells 200000 --resolution 0.002 --n-trials 15
+    python benchmarks/bench_scale.py --n-cells 50000 --cluster-range 2 15 --n-trials 10 --n-steps 5 --max-iterations 10
+    python benchmarks/bench_scale.py --n-cells 200000 --resolution 0.0003 --n-trials 15
 
 Prints graph construction time, wall time of the fit, time in Leiden, the share
-of worker time outside Leiden, the number of Leiden calls, peak memory (this
-process and its worker processes, from ``getrusage``), and the IC table.
+of worker time outside Leiden, the number of Leiden calls, peak memory (VmHWM of
+this process and of its worker processes), and the IC table. ``--graph-cache DIR``
+keeps the built graph for later runs.
 Not part of the test-suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import sys
@@ -63,12 +66,16 @@ def main() -> None:
     mode.add_argument("--resolution", nargs="+", type=float)
     parser.add_argument("--n-trials", type=int, default=15)
     parser.add_argument("--n-bootstrap", type=int, default=100)
+    parser.add_argument("--n-steps", type=int, default=11, help="optimizer grid size (optimizer__n_steps)")
+    parser.add_argument("--max-iterations", type=int, default=150, help="refinement rounds per target, at most")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--graph-cache", metavar="DIR",
                         help="save the built graph here and reuse it on later runs")
     args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     t0 = time.perf_counter()
     adata = gaussian_mixture_graph(args.n_cells, n_clusters=args.n_clusters, cache_dir=args.graph_cache)
@@ -78,7 +85,8 @@ def main() -> None:
 
     kw = {"resolution": args.resolution} if args.resolution else {"cluster_range": tuple(args.cluster_range or (2, 15))}
     est = scice.SCICE(**kw, n_trials=args.n_trials, n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
-                      random_state=args.random_state, verbose=args.verbose)
+                      max_iterations=args.max_iterations, random_state=args.random_state, verbose=args.verbose)
+    est.set_params(optimizer__n_steps=args.n_steps)
     t0 = time.perf_counter()
     est.fit(adata)
     wall = time.perf_counter() - t0

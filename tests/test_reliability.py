@@ -95,7 +95,7 @@ _INTERRUPT_SCRIPT = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()
-    est = scice.SCICE(cluster_range=(2, 10), n_jobs=2, random_state=0)
+    est = scice.SCICE(cluster_range=(2, 15), n_jobs=2, random_state=0)
     try:
         est.fit(adata)
         print("FINISHED")
@@ -120,8 +120,8 @@ def _alive(pid: str) -> bool:
 def test_keyboard_interrupt_stops_workers_and_leaves_input_untouched(tmp_path):
     script = tmp_path / "interrupt.py"
     script.write_text(_INTERRUPT_SCRIPT)
-    # Interrupt 6 s in: the search is over and workers are busy with targets.
-    proc = subprocess.run([sys.executable, str(script), "6"], capture_output=True, text=True, timeout=300)
+    # Interrupt 4 s in: the worker pool is up and busy (the whole fit takes longer than that).
+    proc = subprocess.run([sys.executable, str(script), "4"], capture_output=True, text=True, timeout=300)
     out = proc.stdout
     assert "INTERRUPTED" in out, out + proc.stderr
     assert "UNTOUCHED True FITTED False" in out

@@ -71,3 +71,35 @@ def test_stopped_runner_refuses_work(blobs):
     runner.stop()
     with pytest.raises(FitCancelled):
         runner.run(0.06, np.arange(2), 2, 0.1)
+
+
+class StartingLayout(SerialLayout):
+    """A layout whose workers never finish starting; records what it was asked to run."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def ready(self):
+        return False
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        self.calls += 1
+        return super().map(func, tasks, n_jobs, callback)
+
+
+def test_small_graphs_start_in_the_parent_large_ones_wait_for_workers(blobs):
+    import scipy.sparse as sp
+
+    from scice._leiden import LOCAL_WHILE_STARTING_MAX_EDGES
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    rows = rng.integers(0, n, size=LOCAL_WHILE_STARTING_MAX_EDGES + 5_000)
+    cols = (rows + rng.integers(1, 50, size=rows.size)) % n  # a ring-like graph, no self loops
+    upper = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)).tocsr()
+    large = graph_from_input(upper + upper.T)
+    assert large.n_edges > LOCAL_WHILE_STARTING_MAX_EDGES
+    for graph, expect_map in ((graph_from_input(blobs), False), (large, True)):
+        layout = StartingLayout()
+        TrialRunner(graph, LeidenConfig(), layout=layout, n_chunks=2).run(0.05, np.arange(2), 1, 0.01)
+        assert (layout.calls > 0) == expect_map

@@ -24,6 +24,13 @@ from ._similarity import smallest_int_dtype
 __all__ = ["LeidenConfig", "TrialSet", "TrialRequest", "TrialRunner", "WorkerError", "FitCancelled"]
 
 
+#: While a layout's workers are still starting (``layout.ready()`` is False), trials
+#: on graphs up to this many edges run in the calling process instead of waiting.
+#: Not on larger graphs: a Leiden call holds the GIL for its whole duration (seconds
+#: on a large graph), and the pool's start needs the GIL in this process too.
+LOCAL_WHILE_STARTING_MAX_EDGES = 50_000
+
+
 class WorkerError(RuntimeError):
     """The worker pool failed while running Leiden chunks (a worker died, the cluster went away)."""
 
@@ -218,7 +225,7 @@ class TrialRunner:
 
     def _dispatch(self, args: list[tuple]) -> list[tuple[np.ndarray, float]]:
         """Run chunks here or on the workers; a worker lacking the graph gets it on a resend."""
-        if self.n_chunks <= 1 or not self.layout.ready():
+        if self.n_chunks <= 1 or (self.graph.n_edges <= LOCAL_WHILE_STARTING_MAX_EDGES and not self.layout.ready()):
             arrays = self._arrays()
             # One thread at a time: igraph holds the GIL anyway, and a trial's
             # seeding and its Leiden call must not interleave with another's.
