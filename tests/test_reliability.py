@@ -193,3 +193,58 @@ def test_memory_guard_refuses_and_warns(monkeypatch, blobs):
     monkeypatch.setattr(estimator_module, "available_memory", lambda: int(need * 1.5))
     with pytest.warns(ResourceWarning, match="more than half"):
         SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5).fit(blobs)
+
+
+def _loky_workers() -> list[str]:
+    """Pids of this process's loky worker processes (Linux)."""
+    me, out = str(os.getpid()), []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                parent = fh.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if parent == me and b"popen_loky" in cmd:
+            out.append(pid)
+    return out
+
+
+_SEEN_WORKERS: list[str] = []
+
+
+class InterruptInTask(RefineOptimizer):
+    """Ctrl-C inside the task of target 4, once the workers are running chunks."""
+
+    def optimize(self, task, context):
+        if task.target == 4:
+            context.trials(0.001)  # make sure the pool is up and has run chunks
+            _SEEN_WORKERS[:] = _loky_workers()
+            raise KeyboardInterrupt
+        return super().optimize(task, context)
+
+
+class _Waiting(ProcessLayout):
+    def ready(self):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_interrupt_during_tasks_stops_local_workers_at_once(pbmc):
+    est = SCICE(cluster_range=(2, 6), n_trials=6, n_bootstrap=10, random_state=0, n_jobs=2,
+                optimizer=InterruptInTask(), layout=_Waiting())
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(pbmc)
+    assert time.perf_counter() - t0 < 60
+    assert len(_SEEN_WORKERS) >= 1
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(pid) for pid in _SEEN_WORKERS):
+        time.sleep(0.1)
+    assert not [pid for pid in _SEEN_WORKERS if _alive(pid)], "the interrupted fit left its workers running"
+    assert not hasattr(est, "results_")
+    est.set_params(optimizer="refine", layout="processes").fit(pbmc)  # a new pool serves the next fit
+    assert est.results_.timings["n_leiden_calls"] > 0

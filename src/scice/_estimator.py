@@ -131,7 +131,8 @@ class SCICE(ClusterMixin, BaseEstimator):
     layout : str or ParallelLayout, default="auto"
         Where work runs; ``"auto"`` is ``"serial"`` for ``n_jobs=1``, else ``"processes"``.
     n_jobs : int, default=1
-        Worker processes; ``-1`` uses all cores. Results do not depend on it.
+        Worker processes running Leiden; ``-1`` uses all cores. The method's
+        logic stays in this process. Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds every trial and bootstrap. Same value, same results, for any
         ``n_jobs`` and joblib backend.
@@ -342,6 +343,9 @@ class SCICE(ClusterMixin, BaseEstimator):
             try:
                 return self._fit_with_runner(p, graph, strategies, targets, resolutions, seeds, runner,
                                              layout_info, ckpt, timings, t_start, verbose)
+            except BaseException:
+                runner.abort()  # e.g. Ctrl-C during the search: end its running chunks
+                raise
             finally:
                 runner.stop()
 
@@ -484,7 +488,9 @@ class SCICE(ClusterMixin, BaseEstimator):
                         out[i] = future.result()
                         finished(out[i])
                 except BaseException:
-                    runner.stop()  # tasks still running stop at their next Leiden request
+                    # Tasks still running stop at their next Leiden request; the layout
+                    # ends running chunks now, so the threads need not wait for them.
+                    runner.abort()
                     raise
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)

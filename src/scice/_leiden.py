@@ -171,6 +171,12 @@ class TrialRunner:
         """Refuse further requests (running chunks finish); used to stop a fit."""
         self._stopped.set()
 
+    def abort(self) -> None:
+        """:meth:`stop`, and ask the layout to end running chunks now (Ctrl-C, a failed task)."""
+        self._stopped.set()
+        if self.layout is not None:
+            self.layout.abort()
+
     def stats(self) -> dict:
         with self._lock:
             return {

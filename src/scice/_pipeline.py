@@ -26,7 +26,7 @@ __all__ = ["RunSpec", "TaskResult", "TaskFailedError", "describe_task", "evaluat
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a worker needs besides the graph and the task."""
+    """Everything a task needs besides the graph, the task and the trial runner."""
 
     leiden: LeidenConfig
     optimizer: Any
@@ -41,7 +41,7 @@ class RunSpec:
 
 @dataclass
 class TaskResult:
-    """A worker's answer for one task."""
+    """The outcome of one task (what checkpoints store)."""
 
     task: Any
     result: ClusterResult | None

@@ -241,6 +241,13 @@ class ParallelLayout(BaseEstimator, ABC):
         """Context kept open around all of a fit's :meth:`map` calls (hook; default: nothing)."""
         return nullcontext()
 
+    def abort(self) -> None:
+        """Stop running work at once: the fit was interrupted or failed (hook; default: nothing).
+
+        Called before the fit waits for its task threads, so that a thread
+        waiting for a long chunk returns now rather than when the chunk is done.
+        """
+
     def ready(self) -> bool:
         """Whether :meth:`map` can start work now (hook; default True).
 

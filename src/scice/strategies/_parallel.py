@@ -94,12 +94,22 @@ class ProcessLayout(ParallelLayout):
         if n_jobs > 1 and _active_backend_name() == "loky":
             from joblib.externals.loky import get_reusable_executor
 
-            executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+            executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
             self._warming = [executor.submit(held_graphs) for _ in range(n_jobs)]
         try:
             yield
         finally:
             self._warming = None
+            self._executor = None
+
+    def abort(self) -> None:
+        """Kill the local loky workers (running chunks end now; the next fit starts a new pool).
+
+        Other backends are left alone: their running chunks finish.
+        """
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=False, kill_workers=True)
 
     def ready(self) -> bool:
         warming = getattr(self, "_warming", None)
@@ -123,7 +133,7 @@ class ProcessLayout(ParallelLayout):
         """
         from joblib.externals.loky import get_reusable_executor
 
-        executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+        executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
         futures = {executor.submit(func, *args): i for i, args in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
         try:

@@ -22,7 +22,9 @@ class BisectionSearcher(Searcher):
     with median count > k]``. The searcher bisects until a probe with median count
     k exists, then refines each boundary. Bisection runs in rounds: a round probes
     the next resolution of every unsettled target (and both boundaries of a
-    target) together, so its probes run in parallel on the workers. The original stops a boundary only when
+    target) together, so its probes run in parallel on the workers.
+
+    The original stops a boundary only when
     its two resolutions differ by at most ``resolution_tolerance`` (absolute); the
     interval only seeds a grid, so this searcher also stops a boundary once its
     width is at most ``plateau_fraction`` of the width of the known k region (both
