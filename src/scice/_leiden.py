@@ -124,6 +124,7 @@ class TrialRunner:
         self._lock = threading.Lock()
         self._local_lock = threading.Lock()
         self._stopped = threading.Event()
+        self._pool_failed = False
         self.n_calls = 0
         self.n_cache_hits = 0
         self.n_chunks_sent = 0
@@ -172,9 +173,13 @@ class TrialRunner:
         self._stopped.set()
 
     def abort(self) -> None:
-        """:meth:`stop`, and ask the layout to end running chunks now (Ctrl-C, a failed task)."""
+        """:meth:`stop`, and ask the layout to end running chunks now (Ctrl-C, a failed task).
+
+        Not after the pool itself failed: it is already broken, and shutting it
+        down again races with its own clean-up.
+        """
         self._stopped.set()
-        if self.layout is not None:
+        if self.layout is not None and not self._pool_failed:
             self.layout.abort()
 
     def stats(self) -> dict:
@@ -254,6 +259,7 @@ class TrialRunner:
         except FitCancelled:
             raise
         except Exception as err:
+            self._pool_failed = True
             raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
         with self._lock:
             self.n_chunks_sent += len(args) + len(missing)
