@@ -1,4 +1,4 @@
-"""Parallel layouts on real engines: loky processes and a local dask.distributed cluster."""
+"""Parallel layouts on real engines: loky, multiprocessing, a local dask.distributed cluster and ray."""
 
 from __future__ import annotations
 
@@ -33,6 +33,39 @@ def test_dask_cluster_gives_serial_results(pbmc, dask_client):
     ran = dask_client.run(_worker_graphs)
     assert len(ran) == 2 and any(ran.values())
     assert on_dask.timings["n_graph_sends"] >= sum(1 for held in ran.values() if held)
+
+
+@pytest.fixture(scope="module")
+def ray_backend():
+    """A local ray instance (2 CPUs) registered as joblib's ``"ray"`` backend."""
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+
+    register_ray()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield "ray"
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("backend", ["multiprocessing", "ray"])
+def test_pool_per_call_backends_give_serial_results(pbmc, backend, request):
+    """joblib's multiprocessing backend and ray's build a pool per ``Parallel`` call and
+    cannot return results as they finish; the layout keeps one pool for the fit."""
+    if backend == "ray":
+        request.getfixturevalue("ray_backend")
+    kw = dict(cluster_range=(3, 6), n_trials=5, n_bootstrap=20, random_state=11)
+    serial = SCICE(**kw).fit(pbmc).results_
+    with joblib.parallel_config(backend=backend):
+        parallel = SCICE(**kw, n_jobs=2).fit(pbmc).results_
+    assert parallel.parallel_layout["backend"] == backend
+    assert parallel.clusters == serial.clusters
+    assert parallel.optimization_diagnostics.equals(serial.optimization_diagnostics)
+    t = parallel.timings
+    assert t["n_chunks"] > 0
+    # The workers kept the graph between calls: a new pool per call would need it
+    # resent with every chunk (n_graph_sends == n_chunks / 2). Forked workers
+    # (multiprocessing) may hold it from the start.
+    assert t["n_graph_sends"] < t["n_chunks"] / 4
 
 
 def _worker_graphs() -> list:

@@ -8,6 +8,7 @@ work to that cluster; joblib's default is a local process pool (loky).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import as_completed
@@ -52,6 +53,22 @@ def _active_backend_name() -> str:
     return _BACKEND_NAMES.get(name, name.removesuffix("Backend").lower() or name)
 
 
+def _pool_per_call() -> bool:
+    """Whether the active backend builds a new worker pool for every ``joblib.Parallel`` call.
+
+    joblib's multiprocessing backend does, and so do its subclasses (ray's).
+    """
+    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
+    return isinstance(backend, joblib.parallel.MultiprocessingBackend)
+
+
+def _new_parallel(n_jobs: int, batch_size: int | str) -> joblib.Parallel:
+    """A ``joblib.Parallel`` on the active backend, returning results as they finish where it can."""
+    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
+    return_as = "generator_unordered" if getattr(backend, "supports_return_generator", False) else "list"
+    return joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=batch_size, return_as=return_as)
+
+
 class ProcessLayout(ParallelLayout):
     """Leiden chunks on joblib workers (processes by default; whatever backend is active).
 
@@ -85,22 +102,34 @@ class ProcessLayout(ParallelLayout):
 
     @contextmanager
     def session(self, n_jobs: int) -> Iterator[None]:
-        """Start the local worker pool in the background for the duration of a fit.
+        """Keep the worker pool of the active backend open for the duration of a fit.
 
-        Until every worker has started (:meth:`ready`), the fit runs Leiden in
-        the parent instead of waiting, so starting the pool costs no wall time.
+        loky: the reusable pool starts in the background, and until every worker
+        has started (:meth:`ready`) small graphs run Leiden in the parent instead
+        of waiting. Backends that build a new pool for every ``joblib.Parallel``
+        call (multiprocessing, ray: new processes that would not hold the graph)
+        get one managed ``joblib.Parallel`` for the whole fit. Others (dask) keep
+        their workers between calls already.
         """
         self._warming = None
+        self._parallel = None
         if n_jobs > 1 and _active_backend_name() == "loky":
             from joblib.externals.loky import get_reusable_executor
 
             executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
             self._warming = [executor.submit(held_graphs) for _ in range(n_jobs)]
+        elif n_jobs > 1 and _pool_per_call():
+            self._parallel = _new_parallel(n_jobs, self.batch_size)
+            self._parallel_lock = threading.Lock()
+            self._parallel.__enter__()
         try:
             yield
         finally:
+            if self._parallel is not None:
+                self._parallel.__exit__(None, None, None)
             self._warming = None
             self._executor = None
+            self._parallel = None
 
     def abort(self) -> None:
         """Kill the local loky workers (running chunks end now; the next fit starts a new pool).
@@ -151,14 +180,20 @@ class ProcessLayout(ParallelLayout):
     def _map_joblib(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
                     callback: Callable[[Any], None] | None) -> list[Any]:
         """Any other joblib backend (dask, ray, multiprocessing, threading)."""
-        # A new joblib.Parallel per call, so threads can call map at once; the
-        # backend keeps its workers between calls (a dask client's cluster).
-        parallel = joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=self.batch_size,
-                                   return_as="generator_unordered")
+        jobs = (joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks))
+        managed = getattr(self, "_parallel", None)
+        if managed is not None:
+            # One pool for the whole fit; a joblib.Parallel runs one call at a time.
+            with self._parallel_lock:
+                results = managed(jobs)
+        else:
+            # A new joblib.Parallel per call, so threads can call map at once; the
+            # backend keeps its workers between calls (a dask client's cluster).
+            results = _new_parallel(n_jobs, self.batch_size)(jobs)
         out: list[Any] = [None] * len(tasks)
-        # Results arrive as chunks finish (a callback can stop the fit at once)
-        # and are put back in task order.
-        for index, result in parallel(joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks)):
+        # Results arrive as chunks finish where the backend can return them so (a
+        # callback can stop the fit at once) and are put back in task order.
+        for index, result in results:
             if callback is not None:
                 callback(result)
             out[index] = result
