@@ -248,3 +248,34 @@ def test_interrupt_during_tasks_stops_local_workers_at_once(pbmc):
     assert not hasattr(est, "results_")
     est.set_params(optimizer="refine", layout="processes").fit(pbmc)  # a new pool serves the next fit
     assert est.results_.timings["n_leiden_calls"] > 0
+
+
+def _stop_at_first_result(_result):
+    raise RuntimeError("stop here")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_abort_kills_busy_workers_after_a_failed_map():
+    """A map that failed (its callback raised) leaves chunks running and queued; abort() must
+    still end every worker at once (loky's own shutdown fails on the pending chunks)."""
+    layout = ProcessLayout()
+    with layout.session(2):
+        pids: set = set()
+        deadline = time.time() + 30
+        while len(pids) < 2 and time.time() < deadline:  # until both workers have started
+            pids |= set(layout.map(os.getpid, [()] * 8, 2))
+        assert len(pids) == 2
+        with pytest.raises(RuntimeError, match="stop here"):
+            layout.map(time.sleep, [(0.1,)] + [(60,)] * 5, 2, _stop_at_first_result)
+        t0 = time.perf_counter()
+        layout.abort()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(str(pid)) for pid in pids):
+            time.sleep(0.1)
+        assert not [pid for pid in pids if _alive(str(pid))], "busy workers outlived abort()"
+        assert time.perf_counter() - t0 < 5
+        with pytest.raises(RuntimeError, match="worker pool shut down"):
+            layout.map(os.getpid, [()] * 2, 2)
+    # a new session gets a working pool
+    with layout.session(2):
+        assert len(layout.map(os.getpid, [()] * 4, 2)) == 4

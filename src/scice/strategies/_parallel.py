@@ -8,6 +8,8 @@ work to that cluster; joblib's default is a local process pool (loky).
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -113,6 +115,7 @@ class ProcessLayout(ParallelLayout):
         """
         self._warming = None
         self._parallel = None
+        self._aborted = False
         if n_jobs > 1 and _active_backend_name() == "loky":
             from joblib.externals.loky import get_reusable_executor
 
@@ -130,15 +133,37 @@ class ProcessLayout(ParallelLayout):
             self._warming = None
             self._executor = None
             self._parallel = None
+            self._aborted = False
 
     def abort(self) -> None:
-        """Kill the local loky workers (running chunks end now; the next fit starts a new pool).
+        """Kill the local loky workers now (running chunks end; the next fit starts a new pool).
 
-        Other backends are left alone: their running chunks finish.
+        The workers are killed here, not left to loky's manager thread, so none
+        can outlive the fit (a worker blocked on sending a result nobody reads
+        would keep the interpreter from exiting). After an abort, :meth:`map`
+        refuses work instead of starting a new pool. Other backends are left
+        alone: their running chunks finish.
         """
+        self._aborted = True
         executor = getattr(self, "_executor", None)
-        if executor is not None:
-            executor.shutdown(wait=False, kill_workers=True)
+        if executor is None:
+            return
+        # SIGKILL, not executor.shutdown(kill_workers=True): loky's manager thread
+        # treats dead workers as a broken pool and fails the pending chunks cleanly,
+        # whereas its shutdown path races with queued chunks (KeyError and
+        # InvalidStateError in the manager thread, which then leaves workers alive).
+        processes = list(getattr(executor, "_processes", {}).values())  # loky's worker processes
+        for process in processes:
+            try:
+                if process.is_alive():
+                    os.kill(process.pid, signal.SIGKILL)
+            except (OSError, ValueError, AttributeError, TypeError):  # already gone
+                pass
+        for process in processes:
+            try:
+                process.join(timeout=5)
+            except (OSError, ValueError, AttributeError, AssertionError):
+                pass
 
     def ready(self) -> bool:
         warming = getattr(self, "_warming", None)
@@ -146,7 +171,7 @@ class ProcessLayout(ParallelLayout):
 
     def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
             callback: Callable[[Any], None] | None = None) -> list[Any]:
-        if n_jobs == 1 or len(tasks) <= 1:
+        if n_jobs <= 1 or not tasks:
             return SerialLayout().map(func, tasks, 1, callback)
         if _active_backend_name() == "loky":
             return self._map_loky(func, tasks, n_jobs, callback)
@@ -160,21 +185,23 @@ class ProcessLayout(ParallelLayout):
         a chunk of Leiden trials takes on a small graph; loky's futures return as
         soon as a chunk is done (about 1 ms per round trip).
         """
-        from joblib.externals.loky import get_reusable_executor
+        if getattr(self, "_aborted", False):
+            raise RuntimeError("the fit was stopped and its worker pool shut down")
+        executor = getattr(self, "_executor", None)  # the fit's pool (session)
+        if executor is None:  # map called outside a fit
+            from joblib.externals.loky import get_reusable_executor
 
-        executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+            executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
         futures = {executor.submit(func, *args): i for i, args in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
-        try:
-            for future in as_completed(futures):
-                result = future.result()
-                if callback is not None:
-                    callback(result)
-                out[futures[future]] = result
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        # On an exception the remaining futures are not cancelled: loky's manager
+        # thread fails on cancelled futures when the pool is then shut down (and
+        # would leave its workers running); abort() ends them instead.
+        for future in as_completed(futures):
+            result = future.result()
+            if callback is not None:
+                callback(result)
+            out[futures[future]] = result
         return out
 
     def _map_joblib(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
