@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import scice
+from scice import SCICE
 from scice._api import _CappedProcessLayout
 from scice.legacy import from_legacy_dict, to_legacy_dict, write_uns
 
@@ -68,6 +69,19 @@ def test_robust_labels_into_obs(adata_with_results, pbmc_manual_fit):
     df = scice.get_robust_labels(r, threshold=threshold)
     cols = list(df.columns)
     pd.testing.assert_frame_equal(out.obs[cols], df, check_names=False)  # obs_names may carry a name
+
+
+def test_robust_labels_into_obs_replaces_stale_columns(adata_with_results, pbmc_manual_fit):
+    r = pbmc_manual_fit.results_
+    obs = adata_with_results.obs
+    obs["scICE_k_99"] = "x"  # left by an earlier run
+    obs["scICE_k_note"] = "kept"  # not a count column: not ours to remove
+    scice.get_robust_labels(adata_with_results, threshold=float(r.ic.max()) + 1, return_adata=True)
+    assert {f"scICE_k_{k}" for k in r.n_cluster} <= set(obs.columns)
+    strict = scice.get_robust_labels(adata_with_results, threshold=_split_threshold(r), return_adata=True)
+    counts = [c for c in strict.obs.columns if c.startswith("scICE_k_") and c != "scICE_k_note"]
+    assert counts == [f"scICE_k_{k}" for k in r.n_cluster[r.ic < _split_threshold(r)]]
+    assert "scICE_k_note" in strict.obs
 
 
 def test_robust_labels_after_h5ad_reload(adata_with_results, pbmc_manual_fit, tmp_path):
@@ -162,9 +176,33 @@ def test_scice_clustering_copy_leaves_input_untouched(pbmc):
 
 
 def test_scice_clustering_scratch_dir_and_caps(pbmc_copy, tmp_path):
-    scice.scice_clustering(pbmc_copy, resolution=[0.005], seed=0, scratch_dir=tmp_path, outer_workers=1,
-                           inner_workers=1, **FAST)
+    scice.scice_clustering(pbmc_copy, resolution=[0.005, 0.01], seed=0, scratch_dir=tmp_path, n_workers=2,
+                           outer_workers=1, inner_workers=1, **FAST)
     assert pbmc_copy.uns["scICE"]["parallel_layout"]["outer_workers"] == 1
+    with pytest.raises(ValueError, match="scratch_dir .* is not an existing folder; create it first"):
+        scice.scice_clustering(pbmc_copy, resolution=[0.005], scratch_dir=tmp_path / "missing", **FAST)
+    with pytest.warns(UserWarning, match="n_workers=1 runs everything in this process"):
+        scice.scice_clustering(pbmc_copy, resolution=[0.005], seed=0, outer_workers=4, **FAST)
+    assert pbmc_copy.uns["scICE"]["parallel_layout"]["layout"] == "serial"
+
+
+class _WaitingCapped(_CappedProcessLayout):
+    def ready(self):
+        return True  # send work to the pool at once (the fit would otherwise start in the parent)
+
+
+def test_inner_workers_one_still_runs_on_the_pool(pbmc):
+    """The legacy ``inner_workers=1``: every trial set is one chunk, but chunks go to the workers."""
+    kw = dict(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0)
+    serial = SCICE(**kw).fit(pbmc).results_
+    capped = SCICE(**kw, n_jobs=2, layout=_WaitingCapped(inner_workers=1)).fit(pbmc).results_
+    assert (capped.parallel_layout["outer_workers"], capped.parallel_layout["inner_workers"]) == (3, 1)
+    assert capped.parallel_layout["backend"] == "loky"
+    t = capped.timings
+    # one chunk per trial set, all on the workers: as many chunks as trial sets run
+    n_sets = serial.resolution_search_diagnostics.shape[0] + (serial.optimization_diagnostics["stage"] != "chosen").sum()
+    assert t["n_chunks"] - t["n_graph_sends"] == n_sets
+    assert capped.clusters == serial.clusters
 
 
 def test_capped_layout_resolves_caps():

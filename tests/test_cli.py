@@ -387,6 +387,68 @@ def test_run_reads_x_only_through_the_light_copy(data_file, monkeypatch):
     assert opened and data_file.resolve() not in opened
 
 
+def _symlink(link: Path, target: Path) -> None:
+    """A relative symlink ``link -> target``, or skip where symlinks are unavailable."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        link.symlink_to(os.path.relpath(target, link.parent))
+    except (OSError, NotImplementedError) as err:
+        pytest.skip(f"cannot create symlinks here: {err}")
+
+
+def test_run_through_a_symlink_updates_the_real_file_and_keeps_the_link(source_file, data_file, tmp_path,
+                                                                        monkeypatch):
+    """The file the link points to gets the results atomically; the link stays a link to it."""
+    link = tmp_path / "links" / "data.h5ad"
+    _symlink(link, data_file)
+    link_text = os.readlink(link)
+    real_folder = data_file.parent.resolve()
+    renames: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def replace(src, dst):  # records, then renames as usual
+        renames.append((Path(src).resolve(), Path(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(_h5io.os, "replace", replace)
+    assert main(["run", str(link), "--cluster-range", "2", "3", *FAST]) == 0
+
+    assert link.is_symlink() and os.readlink(link) == link_text
+    after = _assert_unchanged_except_uns(data_file, ad.read_h5ad(source_file), {"scICE"})
+    assert str(after.uns["scICE"]["analysis_mode"]) == "cluster_range"
+    # the results went onto the real path, from a temporary file in the real file's folder
+    assert renames and renames[-1] == (renames[-1][0], data_file.resolve())
+    assert all(src.parent == real_folder and dst.parent.resolve() == real_folder for src, dst in renames)
+    assert [p.name for p in link.parent.iterdir()] == [link.name]  # nothing left next to the link
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]  # nor next to the file
+
+
+def test_light_output_through_a_symlink_keeps_the_link(data_file, tmp_path):
+    real = tmp_path / "store" / "data.light.h5ad"
+    real.parent.mkdir()
+    real.write_bytes(b"an old light copy")
+    link = tmp_path / "links" / "data.light.h5ad"
+    _symlink(link, real)
+    assert main(["light", str(data_file), "-o", str(link), "--n-vars", "2", "-q"]) == 0
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert ad.read_h5ad(real).shape == (N_CELLS, 2)
+    assert [p.name for p in real.parent.iterdir()] == [real.name]
+    assert [p.name for p in link.parent.iterdir()] == [link.name]
+
+
+def test_input_option_is_an_alias_of_the_positional_input(data_file, tmp_path, capsys):
+    """``--input FILE``, the spelling of the legacy wrapper scripts, works for run and light."""
+    light = tmp_path / "alias.light.h5ad"
+    assert main(["light", "--input", str(data_file), "--output", str(light), "--n-vars", "2", "-q"]) == 0
+    assert ad.read_h5ad(light).shape == (N_CELLS, 2)
+    assert main(["run", "--input", str(data_file), "--cluster-range", "2", "3", *FAST]) == 0
+    assert "scICE" in _h5io.inspect_h5ad(data_file).uns_keys
+    assert "wrote uns['scICE']" in capsys.readouterr().out
+    for command in ("light", "run"):  # INPUT still reads as required in the usage line
+        usage = build_parser().get_default("_subparsers")[command].format_usage()
+        assert usage.rstrip().endswith(" INPUT") and "[INPUT]" not in usage and "[--input INPUT]" in usage
+
+
 # ----------------------------------------------------------------------------
 # faults: the input stays byte-identical and no temporary file remains
 # ----------------------------------------------------------------------------
@@ -518,6 +580,56 @@ def test_plot_writes_an_image_from_uns_only(ran_file, tmp_path, monkeypatch, cap
     assert "wrote" in capsys.readouterr().out
 
 
+def test_plot_threshold_inf_marks_every_count_consistent(ran_file, tmp_path, capsys):
+    png = tmp_path / "ic.png"
+    assert main(["plot", str(ran_file), "--out", str(png), "--threshold", "inf", "--dpi", "50"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and "Traceback" not in captured.err
+
+
+def _legacy_tool_dict() -> dict:
+    """What the legacy scICEpy tool stored in uns['scICE'] (no 'format_version')."""
+    return {"analysis_mode": "cluster_range", "n_cluster": np.array([2, 3]), "ic": np.array([1.0, 1.01]),
+            "gamma": np.array([1e-4, 2e-4])}
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("legacy_tool", ("not written by scice", "'format_version'", "rerun `scice run ", "recompute")),
+        ("incomplete", ("not a valid scICE result", "'ic_vec'", "rerun `scice run ", "recompute")),
+        ("newer_version", ("newer scice", "version 99", "pip install -U scice")),
+    ],
+)
+def test_plot_of_results_scice_cannot_decode_is_a_user_error(case, fragments, ran_file, tmp_path, capsys):
+    path = _copy(ran_file, tmp_path / "work")
+    if case == "legacy_tool":
+        entry = _legacy_tool_dict()
+    else:
+        entry = dict(_h5io.read_uns_entry(ran_file, "scICE"))
+        if case == "incomplete":
+            del entry["ic_vec"]
+        else:
+            entry["format_version"] = np.int64(99)
+    _h5io.write_uns_entry(path, "scICE", entry)
+    png = tmp_path / "ic.png"
+    code, err = _run_error(capsys, ["plot", str(path), "--out", str(png)])
+    assert code == 1
+    _assert_one_line_error(err, f"uns['scICE'] of {str(path)!r}", *fragments)
+    assert "scice.scice_clustering" not in err  # command-line advice, not Python advice
+    assert not png.exists()
+
+
+def test_plot_out_folder_is_a_usage_error(ran_file, tmp_path, capsys):
+    folder = tmp_path / "ic.png"
+    folder.mkdir()
+    code, err = _run_error(capsys, ["plot", str(ran_file), "--out", str(folder)])
+    assert code == 2
+    _assert_one_line_error(err, "is a folder", "path of an image file")
+    assert list(folder.iterdir()) == []
+
+
 # ----------------------------------------------------------------------------
 # user errors: one line on stderr, no traceback, non-zero exit
 # ----------------------------------------------------------------------------
@@ -598,6 +710,10 @@ def test_bad_cluster_range(data_file, capsys, range_args, fragment):
         (["run", "--resolution", "0.1", "{f}"], "put INPUT before"),
         (["run", "{f}", "--targets", "3", "--objective", "louvain"], "modularity"),
         (["light", "{f}"], "--output"),
+        (["run", "{f}", "--input", "{f}", "--targets", "3"], "not both"),
+        (["run", "--targets", "3"], "INPUT (the .h5ad file, or --input INPUT)"),
+        (["light", "--input", "{f}", "{f}", "-o", "light.h5ad"], "not both"),
+        (["light", "-o", "light.h5ad"], "INPUT (the .h5ad file, or --input INPUT)"),
         (["plot", "{f}", "--out", "x.png", "--threshold", "0.9"], ">= 1"),
         ([], "required"),
     ],
@@ -635,6 +751,41 @@ def test_light_output_must_differ_from_input(data_file, capsys):
     assert code == 2
     _assert_one_line_error(err, "is the input file")
     assert _sha256(data_file) == before
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "where"),
+    [
+        ("run", "--light-output", "existing"),
+        ("run", "--light-output", "trailing_slash"),
+        ("light", "--output", "existing"),
+    ],
+)
+def test_light_output_folder_is_a_usage_error_before_any_work(command, option, where, data_file, monkeypatch,
+                                                              capsys):
+    def no_work(*args, **kwargs):
+        raise AssertionError("must fail before any work")
+
+    folder = data_file.parent / "lights"
+    if where == "existing":
+        folder.mkdir()
+        text = str(folder)
+    else:
+        text = str(folder) + os.sep  # a folder that does not exist yet
+    monkeypatch.setattr(_h5io, "make_light", no_work)
+    monkeypatch.setattr(scice.SCICE, "fit", no_work)
+    before = _sha256(data_file)
+    argv = [command, str(data_file), option, text]
+    if command == "run":
+        argv += ["--cluster-range", "2", "3", *FAST]
+    code, err = _run_error(capsys, argv)
+    assert code == 2
+    _assert_one_line_error(err, f"{option} {text!r} is a folder", "give the path of a file")
+    assert _sha256(data_file) == before
+    expected = [data_file.name, folder.name] if where == "existing" else [data_file.name]
+    assert sorted(p.name for p in data_file.parent.iterdir()) == sorted(expected)  # no temporary file
+    if where == "existing":
+        assert list(folder.iterdir()) == []
 
 
 def test_run_with_no_evaluable_count_reports_it(tmp_path, capsys):

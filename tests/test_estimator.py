@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from dataclasses import FrozenInstanceError
 
 import joblib
@@ -92,6 +94,20 @@ def test_manual_mode_deduplicates_and_uses_gamma(pbmc):
     by_gamma = sorted(res.clusters, key=lambda c: c.gamma)
     counts = [c.n_cluster for c in by_gamma]
     assert counts == sorted(counts) and counts[0] < counts[-1]  # larger CPM gamma, more clusters
+
+
+def test_one_cluster_is_never_the_best_unless_alone(pbmc):
+    """A tiny manual resolution gives one cluster (IC 1, trivially): the best count is a real split."""
+    est = SCICE(resolution=[1e-9, 0.02], n_trials=5, n_bootstrap=10, random_state=0).fit(pbmc)
+    res = est.results_
+    one = res[1]
+    assert one.ic == 1.0 and np.all(one.best_labels == 0)
+    other = next(c for c in res.clusters if c.n_cluster > 1)
+    assert other.ic > one.ic  # the tie rule alone would pick 1
+    assert est.best_cluster_ == other.n_cluster == res.best_cluster
+    assert len(np.unique(est.labels_)) == other.n_cluster
+    alone = SCICE(resolution=[1e-9], n_trials=3, n_bootstrap=5, random_state=0).fit(pbmc)
+    assert alone.best_cluster_ == 1
 
 
 def test_modularity_objective_uses_resolution(pbmc):
@@ -266,3 +282,72 @@ def test_results_equality_ignores_run_metadata_only(pbmc):
     assert a == b
     c = SCICE(**{**kw, "n_bootstrap": 11}).fit(pbmc).results_
     assert a != c
+
+
+def test_verbose_prints_progress_in_a_plain_script(tmp_path):
+    """No logging configured (Python's fallback shows only warnings): verbose=True still reports."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import scice\n"
+        "from scice.testing import make_blob_graph\n"
+        "g = make_blob_graph(3, 30, 6, 0, n_bridges=2)\n"
+        "scice.SCICE(cluster_range=(2, 4), n_trials=3, n_bootstrap=5, random_state=0, verbose=True).fit(g)\n"
+        "scice.SCICE(cluster_range=(2, 4), n_trials=3, n_bootstrap=5, random_state=0).fit(g)\n"
+        "print('END')\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "END"
+    lines = [line for line in out.stderr.splitlines() if line.startswith("scice:")]
+    assert any("cluster range mode" in line for line in lines)
+    assert any(line.startswith("scice: search used") for line in lines)
+    assert any(line.startswith("scice: done in") for line in lines)
+    assert sum(line.startswith("scice: done in") for line in lines) == 1  # the quiet fit said nothing
+
+
+def test_verbose_respects_configured_logging(pbmc, capsys):
+    import logging
+
+    records = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    log = logging.getLogger("scice")
+    handler = Collect()
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING)
+    try:
+        SCICE(resolution=[0.005], n_trials=2, n_bootstrap=5, random_state=0, verbose=True).fit(pbmc)
+        assert log.level == logging.WARNING and log.handlers == [handler]  # both restored after the fit
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
+    assert any(r.getMessage().startswith("scice: done in") for r in records)
+    assert "scice: done in" not in capsys.readouterr().err  # the application's handler, not a second one
+
+
+class FixedGammaOptimizer(scice.strategies.Optimizer):
+    """Takes the trial set at a given resolution for each target (a user strategy)."""
+
+    def __init__(self, gammas=None):
+        self.gammas = gammas
+
+    def optimize(self, task, context):
+        from scice.strategies import OptimizeOutcome
+
+        return OptimizeOutcome(trial_set=context.trials(self.gammas[task.target]))
+
+
+def test_target_status_names_the_target_whose_result_is_kept(pbmc):
+    # Both targets take the same 4-cluster trial set: target 3's result is rekeyed to 4 and,
+    # coming first with an equal IC, is the one kept; target 4 is covered, not returned.
+    gamma4 = 2.2e-4
+    est = SCICE(cluster_range=(3, 4), n_trials=4, n_bootstrap=10, random_state=0,
+                optimizer=FixedGammaOptimizer({3: gamma4, 4: gamma4})).fit(pbmc)
+    res = est.results_
+    assert res.n_cluster.tolist() == [4] and res[4].source_target_cluster == 3
+    status = res.target_diagnostics.set_index("target")["status"]
+    assert status[3] == "uncovered" and status[4] == "covered"
+    assert res.uncovered_targets[3].startswith("rekeyed: the result for target 3 has 4 clusters")

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 
 import scice  # noqa: E402
 from scice.legacy import to_legacy_dict, write_uns  # noqa: E402
-from scice.pl import CONSISTENT_COLOR, INCONSISTENT_COLOR, THRESHOLD_COLOR, _format_gammas  # noqa: E402
+from scice.pl import CONSISTENT_COLOR, INCONSISTENT_COLOR, NEUTRAL_COLOR, THRESHOLD_COLOR, _format_gammas  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +82,30 @@ def test_plot_ic_highlights_consistent_counts(pbmc_manual_fit):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(t.startswith("consistent") for t in legend) and any("threshold" in t for t in legend)
     assert len(_threshold_lines(ax, threshold)) == 1
+
+
+@pytest.mark.parametrize("threshold", [float("inf"), None])
+def test_plot_ic_without_threshold(pbmc_manual_fit, threshold, tmp_path):
+    """inf is the estimator's default ic_threshold (stored in the legacy dict); None means the same."""
+    r = pbmc_manual_fit.results_
+    fig, ax = scice.plot_ic(r, threshold=threshold)
+    assert _threshold_lines(ax, float("inf")) == [] and not [line for line in ax.get_lines()
+                                                              if line.get_linestyle() == "--"]
+    lo, hi = ax.get_ylim()
+    assert np.isfinite([lo, hi]).all() and lo < 1.0 and hi > r.ic.max()
+    # no consistent/inconsistent colouring: every count in one colour, no status legend
+    diamonds = [c for c in ax.collections if len(c.get_offsets()) == len(r) and c.get_facecolors().shape[0] == len(r)]
+    colours = {tuple(c) for c in diamonds[-1].get_facecolors()}
+    assert colours == {mcolors.to_rgba(NEUTRAL_COLOR)}
+    assert ax.get_legend() is None
+    _assert_png(fig, tmp_path / "ic_no_threshold.png")
+
+
+def test_plot_ic_rejects_a_bad_threshold(pbmc_fit):
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        scice.plot_ic(pbmc_fit.results_, threshold="high")
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        scice.plot_ic(pbmc_fit.results_, threshold=float("nan"))
 
 
 def test_plot_ic_gamma_annotations(pbmc_fit):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import warnings
 from typing import Any
 
@@ -47,7 +49,9 @@ def get_robust_labels(
     return_adata : bool, default=False
         If ``True``, ``data`` must be an AnnData: add one categorical column
         ``scICE_k_<k>`` per consistent count to ``adata.obs`` (in place) and return
-        the AnnData. Otherwise return a DataFrame.
+        the AnnData. ``scICE_k_<k>`` columns of an earlier call whose count is not
+        consistent now are removed, so the columns always match these results.
+        Otherwise return a DataFrame.
     key : str, default="scICE"
         Key of the results in ``adata.uns``.
 
@@ -110,6 +114,9 @@ def get_robust_labels(
             stacklevel=2,
         )
     if return_adata:
+        stale = [c for c in data.obs.columns if re.fullmatch(r"scICE_k_\d+", str(c)) and c not in columns]
+        if stale:
+            data.obs.drop(columns=stale, inplace=True)
         for name, values in columns.items():
             data.obs[name] = values
         return data
@@ -228,7 +235,10 @@ def scice_clustering(
     copy : bool, default=False
         Work on and return a copy; ``adata`` is left untouched.
     scratch_dir : str or path, optional
-        Folder for temporary files of worker processes (joblib's ``temp_folder``).
+        An existing folder for temporary files of worker processes (joblib's
+        ``temp_folder``, where backends that memory-map large arguments, such as
+        ``"multiprocessing"``, put them). scice itself writes no scratch files,
+        and with the default loky pool nothing is written there.
     key_added : str, default="scICE"
         Key in ``adata.uns`` for the results.
 
@@ -252,9 +262,18 @@ def scice_clustering(
         )
     outer_cap = _check_cap(outer_workers, "outer_workers")
     inner_cap = _check_cap(inner_workers, "inner_workers")
+    if scratch_dir is not None and not os.path.isdir(scratch_dir):
+        raise ValueError(f"scratch_dir {str(scratch_dir)!r} is not an existing folder; create it first or leave "
+                         "scratch_dir=None.")
     layout: Any = "auto"
-    if n_workers != 1 and (outer_cap is not None or inner_cap is not None):
-        layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)
+    if outer_cap is not None or inner_cap is not None:
+        if n_workers == 1:
+            warnings.warn(
+                "outer_workers/inner_workers cap a pool of worker processes, and n_workers=1 runs everything in "
+                "this process (the default; the legacy tool's was 10): set n_workers, e.g. n_workers=-1 for all "
+                "cores.", UserWarning, stacklevel=2)
+        else:
+            layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)
     est = SCICE(
         cluster_range=cluster_range,
         resolution=resolution,

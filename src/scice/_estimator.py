@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import os
 import time
 import warnings
@@ -21,6 +20,7 @@ from . import _validation as V
 from ._context import RunSeeds, SearchContext
 from ._graph import GraphData, graph_from_input
 from ._leiden import LeidenConfig, TrialRunner, WorkerError
+from ._logging import logger, progress_logging
 from ._checkpoint import Checkpoint, run_fingerprint
 from ._memory import available_memory, estimate_run_bytes, format_bytes
 from ._pipeline import RunSpec, TaskFailedError, TaskResult, describe_task, evaluate_task
@@ -30,7 +30,6 @@ from .strategies._base import ICScorer, Optimizer, ParallelLayout, Searcher, Tas
 
 __all__ = ["SCICE"]
 
-logger = logging.getLogger("scice")
 
 _OBJECTIVES = {"cpm": "CPM", "modularity": "modularity"}
 _FAMILIES = {
@@ -137,7 +136,9 @@ class SCICE(ClusterMixin, BaseEstimator):
         Seeds every trial and bootstrap. Same value, same results, for any
         ``n_jobs`` and joblib backend.
     verbose : bool or int, default=False
-        Show a progress bar and log progress at INFO level.
+        Log progress (the search, each finished target, the summary) through
+        the ``"scice"`` logger at INFO level, on stderr unless logging is
+        configured, and show a progress bar in interactive sessions.
     checkpoint : str or path-like, optional
         Folder where the search outcome and each finished target are saved as
         they complete. Rerunning the same fit (same graph, parameters and integer
@@ -306,6 +307,10 @@ class SCICE(ClusterMixin, BaseEstimator):
         self : SCICE
             The fitted estimator.
         """
+        with progress_logging(bool(self.verbose)):
+            return self._fit(X)
+
+    def _fit(self, X: Any) -> SCICE:
         t_start = time.perf_counter()
         # A failed or interrupted fit must not leave an earlier fit's results behind.
         for attr in ("results_", "labels_", "best_cluster_", "best_resolution_", "n_cells_"):
@@ -338,8 +343,9 @@ class SCICE(ClusterMixin, BaseEstimator):
                                      "scoring_seconds": 0.0, "n_probes": 0}
         # Every Leiden trial of the fit (search and tasks) goes through one runner,
         # which splits trial sets into chunks for the layout's workers.
-        runner = TrialRunner(graph, leiden, layout=strategies["layout"], n_chunks=layout_info.inner_workers)
-        with strategies["layout"].session(layout_info.inner_workers):
+        runner = TrialRunner(graph, leiden, layout=strategies["layout"], n_chunks=layout_info.inner_workers,
+                             n_workers=layout_info.pool_workers)
+        with strategies["layout"].session(layout_info.pool_workers):
             try:
                 return self._fit_with_runner(p, graph, strategies, targets, resolutions, seeds, runner,
                                              layout_info, ckpt, timings, t_start, verbose)
@@ -417,7 +423,7 @@ class SCICE(ClusterMixin, BaseEstimator):
         # Process time available for Leiden: the wall time of the processes that ran it
         # (the parent when serial, else the workers). 1 - leiden_seconds / worker_seconds
         # is the share outside Leiden: bookkeeping, scoring, dispatch and idle workers.
-        timings["worker_seconds"] = timings["total_seconds"] * layout_info.inner_workers
+        timings["worker_seconds"] = timings["total_seconds"] * max(1, layout_info.pool_workers)
 
         results = self._assemble(p, graph, targets, resolutions, search, outcomes, layout_info, timings)
         self.results_ = results
@@ -508,7 +514,7 @@ class SCICE(ClusterMixin, BaseEstimator):
 
     def _check_memory(self, graph: GraphData, p: dict, optimizer: Any, layout_info) -> None:
         n_steps = int(getattr(optimizer, "n_steps", 11))
-        workers = layout_info.inner_workers
+        workers = layout_info.pool_workers
         need = estimate_run_bytes(graph.n_vertices, graph.n_edges, p["n_trials"], n_steps, workers,
                                   layout_info.outer_workers)
         have = available_memory()
@@ -616,8 +622,10 @@ class SCICE(ClusterMixin, BaseEstimator):
                     "bracketed": k in search.intervals,
                     "n_cluster": -1 if o is None or o.result is None else o.result.n_cluster,
                     "ic": np.nan if o is None or o.result is None else o.result.ic,
-                    "status": ("returned" if k in final_counts and o is not None and o.result is not None
-                               and o.result.n_cluster == k else ("covered" if k in final_counts else "uncovered")),
+                    # "returned": this target's own result is the one kept for count k;
+                    # "covered": another target's result has k clusters.
+                    "status": ("returned" if o is not None and by_count.get(k) is o
+                               else ("covered" if k in final_counts else "uncovered")),
                     "reason": "" if k in final_counts else uncovered.get(k, ""),
                 })
         uncovered = {k: v for k, v in sorted(uncovered.items()) if targets is not None and k not in final_counts}

@@ -13,6 +13,10 @@ layers, which are usually as large) of the input file is never loaded:
   :func:`os.replace`. Whatever happens before the replace (an exception, Ctrl-C),
   the original is left byte-identical and the temporary file is removed.
 
+Outputs are written *through* symbolic links: when the path given is a symlink,
+the file it points to (:func:`os.path.realpath`) is replaced, its temporary file is
+made in that file's folder, and the link itself is left as it is.
+
 Why not ``anndata.read_h5ad(path, backed="r")``? In backed mode anndata keeps only
 ``X`` on disk: ``layers``, ``obsm``, ``obsp``, ``varm``, ``varp`` and ``uns`` are all
 read into memory when the file is opened (anndata 0.12,
@@ -342,10 +346,16 @@ def atomic_output(target: str | os.PathLike, tag: str = "write") -> Iterator[Pat
     one file system). On any exception, including ``KeyboardInterrupt``, the
     temporary file is removed and ``target`` is untouched.
 
+    A symlink ``target`` is written through: the file it points to
+    (:func:`os.path.realpath`) is replaced, the temporary file is made in *that*
+    file's folder (so the rename stays within one file system) and the link is
+    kept. Replacing the link path itself would turn the link into a regular file
+    and leave the real file without the update.
+
     Parameters
     ----------
     target
-        Final path.
+        Final path (a symlink is followed).
     tag
         Part of the temporary file name, for humans.
 
@@ -354,11 +364,14 @@ def atomic_output(target: str | os.PathLike, tag: str = "write") -> Iterator[Pat
     pathlib.Path
         Where to write.
     """
-    target = Path(target)
+    shown = str(target)
+    target = Path(os.path.realpath(target))
+    if target.is_dir():
+        raise InputFileError(f"{shown!r} is a folder; give the path of a file to write.")
     if not target.parent.is_dir():
-        raise InputFileError(f"the folder of {str(target)!r} does not exist.")
+        raise InputFileError(f"the folder of {shown!r} does not exist.")
     if not os.access(target.parent, os.W_OK):
-        raise InputFileError(f"cannot write to the folder of {str(target)!r} (permission denied).")
+        raise InputFileError(f"cannot write to the folder of {shown!r} (permission denied).")
     tmp = temp_path_next_to(target, tag)
     try:
         yield tmp
@@ -499,7 +512,9 @@ def write_uns_entry(
     """Replace ``uns[key]`` of an ``.h5ad`` file atomically, leaving the rest untouched.
 
     The file is copied byte for byte (:func:`shutil.copyfile` streams it, nothing
-    is decoded) to a hidden temporary file in the same folder; the copy is opened
+    is decoded) to a hidden temporary file in the same folder (for a symlink
+    ``path``: in the folder of the file it points to, which is the file replaced;
+    the link is kept, see :func:`atomic_output`); the copy is opened
     with h5py in ``r+`` mode, ``uns/<key>`` is deleted if present and ``value`` is
     written with ``anndata.io.write_elem``; then the copy replaces ``path``
     (:func:`os.replace`). On any error or interrupt before that, ``path`` is
@@ -552,14 +567,16 @@ def check_writable(path: str | os.PathLike) -> None:
 
     The file itself must be writable (a read-only file is never replaced, even
     though :func:`os.replace` could) and so must its folder (for the temporary copy).
+    For a symlink, that is the folder of the file it points to.
     """
     path = Path(path)
     if not os.access(path, os.W_OK):
         raise InputFileError(f"{str(path)!r} is not writable (permission denied); the results could not be saved.")
-    if not os.access(path.parent, os.W_OK):
+    folder = Path(os.path.realpath(path)).parent
+    if not os.access(folder, os.W_OK):
         raise InputFileError(
-            f"cannot write to the folder of {str(path)!r} (permission denied); the results are written "
-            "through a temporary copy in that folder."
+            f"cannot write to the folder {str(folder)!r} of {str(path)!r} (permission denied); the results "
+            "are written through a temporary copy in that folder."
         )
 
 

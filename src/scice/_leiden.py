@@ -106,19 +106,21 @@ class TrialRunner:
     cache_bytes
         Budget for remembered trial sets; a repeated request (same gamma, seeds,
         iterations, beta and starting labels) is answered from memory.
-    layout, n_chunks
-        With ``n_chunks > 1``, each request's trials are split into up to
-        ``n_chunks`` chunks run through ``layout.map`` on ``n_chunks`` workers;
-        otherwise trials run in the calling process.
+    layout, n_chunks, n_workers
+        With ``n_workers > 1`` (default: ``n_chunks``), each request's trials
+        are split into up to ``n_chunks`` chunks run through ``layout.map`` on a
+        pool of ``n_workers`` workers; otherwise trials run in the calling
+        process.
     """
 
     def __init__(self, graph: GraphData, config: LeidenConfig, cache_bytes: int = 256 * 2**20,
-                 layout: Any = None, n_chunks: int = 1):
+                 layout: Any = None, n_chunks: int = 1, n_workers: int | None = None):
         self.graph = graph
         self.config = config
         self.cache_bytes = cache_bytes
         self.layout = layout
-        self.n_chunks = int(n_chunks) if layout is not None else 1
+        self.n_chunks = max(1, int(n_chunks)) if layout is not None else 1
+        self.n_workers = (self.n_chunks if n_workers is None else int(n_workers)) if layout is not None else 1
         self._cache: OrderedDict[tuple, TrialSet] = OrderedDict()
         self._cache_used = 0
         self._lock = threading.Lock()
@@ -203,7 +205,7 @@ class TrialRunner:
         for r, req in enumerate(requests):
             seeds = np.asarray(req.seeds, dtype=np.int64)
             initial = None if req.start is None else req.start.labelings
-            parts = min(self.n_chunks, seeds.size) if self.n_chunks > 1 else 1
+            parts = min(self.n_chunks, seeds.size)
             for idx in np.array_split(np.arange(seeds.size), parts):
                 if idx.size:
                     jobs.append((r, idx, seeds[idx], None if initial is None else initial[idx]))
@@ -236,7 +238,7 @@ class TrialRunner:
 
     def _dispatch(self, args: list[tuple]) -> list[tuple[np.ndarray, float]]:
         """Run chunks here or on the workers; a worker lacking the graph gets it on a resend."""
-        if self.n_chunks <= 1 or (self.graph.n_edges <= LOCAL_WHILE_STARTING_MAX_EDGES and not self.layout.ready()):
+        if self.n_workers <= 1 or (self.graph.n_edges <= LOCAL_WHILE_STARTING_MAX_EDGES and not self.layout.ready()):
             arrays = self._arrays()
             # One thread at a time: igraph holds the GIL anyway, and a trial's
             # seeding and its Leiden call must not interleave with another's.
@@ -248,12 +250,12 @@ class TrialRunner:
                 raise FitCancelled()
 
         try:
-            answers = self.layout.map(_worker.run_trials, args, self.n_chunks, check)
+            answers = self.layout.map(_worker.run_trials, args, self.n_workers, check)
             missing = [i for i, a in enumerate(answers) if a is None]
             if missing:
                 arrays = self._arrays()
                 again = self.layout.map(_worker.run_trials, [(args[i][0], arrays, *args[i][2:]) for i in missing],
-                                        self.n_chunks, check)
+                                        self.n_workers, check)
                 for i, a in zip(missing, again):
                     answers[i] = a
         except FitCancelled:

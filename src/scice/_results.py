@@ -212,14 +212,20 @@ class SCICEResults:
 
     @property
     def best(self) -> ClusterResult | None:
-        """The result with the lowest IC (ties: the smaller count), or ``None``."""
+        """The result with the lowest IC (ties: the smaller count), or ``None``.
+
+        A single cluster (``n_cluster == 1``, which a small manual resolution can
+        give) is trivially reproducible and tells nothing, so it is the best only
+        when it is the only result.
+        """
         if not self.clusters:
             return None
-        return min(self.clusters, key=lambda c: (c.ic, c.n_cluster))
+        candidates = [c for c in self.clusters if c.n_cluster > 1] or list(self.clusters)
+        return min(candidates, key=lambda c: (c.ic, c.n_cluster))
 
     @property
     def best_cluster(self) -> int | None:
-        """Cluster count with the lowest IC (ties: the smaller count)."""
+        """Cluster count with the lowest IC (ties: the smaller count; 1 only if it is the only count)."""
         best = self.best
         return None if best is None else best.n_cluster
 

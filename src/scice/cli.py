@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -124,10 +124,45 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
             help_text += " (default: %(default)s)"
         return help_text
 
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        # INPUT is optional for argparse only because --input may stand in for it
+        # (see _add_input); show it as required in the usage line.
+        if not action.option_strings and action.dest == "input" and action.nargs == "?":
+            return action.metavar or default_metavar
+        return super()._format_args(action, default_metavar)
+
 
 # ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
+def _add_input(parser: Any, help_text: str, option_group: Any = None) -> None:
+    """INPUT as a positional argument, with ``--input INPUT`` as an alias.
+
+    The legacy scICE wrapper scripts took ``--input FILE``. Both spellings fill
+    ``args.input``; :func:`_resolve_input` (called by :func:`main`) rejects giving
+    both or neither. The positional is optional for argparse only so that the
+    alias can stand in for it.
+    """
+    parser.add_argument("input", metavar="INPUT", nargs="?", default=None,
+                        help=f"{help_text} (or give it as --input INPUT)")
+    (option_group or parser).add_argument(
+        "--input", dest="input_option", metavar="INPUT", default=None,
+        help="same as the positional INPUT (the spelling of the legacy scICE wrapper scripts)")
+
+
+def _resolve_input(args: argparse.Namespace, sub: argparse.ArgumentParser) -> None:
+    """Merge ``--input`` into ``args.input``; a usage error (exit 2) for both or neither."""
+    if not hasattr(args, "input_option"):
+        return
+    if args.input is not None and args.input_option is not None:
+        sub.error(f"INPUT given twice ({args.input!r} and --input {args.input_option!r}); "
+                  "give the .h5ad file either as INPUT or with --input, not both")
+    if args.input is None and args.input_option is None:
+        sub.error("the following arguments are required: INPUT (the .h5ad file, or --input INPUT)")
+    if args.input is None:
+        args.input = args.input_option
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``scice`` argument parser (subcommands ``light``, ``run``, ``plot``).
 
@@ -172,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_Formatter,
     )
-    p_light.add_argument("input", metavar="INPUT", help="the .h5ad file to read (never modified)")
+    _add_input(p_light, "the .h5ad file to read; it is never modified")
     p_light.add_argument("-o", "--output", required=True, metavar="LIGHT",
                          help="where to write the light .h5ad file (replaced if it exists)")
     p_light.add_argument("--n-vars", type=_int_at_least(1), default=1, metavar="N",
@@ -207,7 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=_Formatter,
     )
-    p_run.add_argument("input", metavar="INPUT", help="the .h5ad file to analyse; uns[KEY_ADDED] is written into it")
     mode = p_run.add_argument_group("mode (exactly one)").add_mutually_exclusive_group(required=True)
     mode.add_argument("--cluster-range", nargs=2, type=_target, metavar=("LO", "HI"),
                       help="find resolutions for every cluster count from LO to HI (inclusive, LO >= 2)")
@@ -217,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="evaluate these Leiden resolutions (gamma) instead of searching; "
                            "useful CPM values on a kNN connectivities graph are about 1e-5 .. 1e-2")
     io = p_run.add_argument_group("files")
+    _add_input(p_run, "the .h5ad file to analyse; uns[KEY_ADDED] is written into it", io)
     io.add_argument("--light-output", metavar="LIGHT", default=None,
                     help="keep the light copy at this path (default: a temporary file, removed at the end)")
     io.add_argument("--n-vars", type=_int_at_least(1), default=1, metavar="N",
@@ -308,23 +343,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextlib.contextmanager
-def _scice_logging(enabled: bool) -> Iterator[None]:
-    """Route the estimator's INFO progress log to stderr while a command runs."""
-    if not enabled:
-        yield
-        return
-    logger = logging.getLogger("scice")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def _check_output_is_a_file(option: str, text: str, example_name: str) -> None:
+    """Usage error (exit 2) when an output option names a folder instead of a file."""
+    if Path(text).is_dir() or text.endswith(("/", os.sep)):
+        example = os.path.join(text, example_name)
+        raise CLIError(f"{option} {text!r} is a folder; give the path of a file to write, "
+                       f"e.g. {option} {example!r}.", EXIT_USAGE)
 
 
 def _keys(keys: Sequence[str]) -> str:
@@ -361,6 +385,7 @@ def _cmd_light(args: argparse.Namespace) -> int:
     from ._h5io import inspect_h5ad, make_light
 
     say = _Reporter(args.quiet)
+    _check_output_is_a_file("--output", args.output, f"{Path(args.input).stem}.light.h5ad")
     info = inspect_h5ad(args.input)
     t0 = time.perf_counter()
     light = make_light(args.input, args.output, args.n_vars)
@@ -398,8 +423,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     say = _Reporter(args.quiet)
     t_start = time.perf_counter()
     input_path = Path(args.input)
+    # A symlinked INPUT is updated through the link: the real file is replaced and its
+    # folder holds the temporary files (see _h5io.atomic_output); the link is kept.
+    real_input = Path(os.path.realpath(input_path))
 
     # -- everything that can be checked before hours of compute ----------------
+    if args.light_output is not None:
+        _check_output_is_a_file("--light-output", args.light_output, f"{input_path.stem}.light.h5ad")
     info = inspect_h5ad(input_path)
     mode_params, mode_text = _mode_params(args)
     est = SCICE(
@@ -437,7 +467,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"--key-added must be a non-empty name without '/', got {args.key_added!r}.", EXIT_USAGE)
     check_writable(input_path)
     size = input_path.stat().st_size
-    free = shutil.disk_usage(input_path.parent).free
+    free = shutil.disk_usage(real_input.parent).free
     if free < size:
         raise CLIError(
             f"not enough free space next to {args.input!r} for the atomic update: it needs a temporary copy "
@@ -455,7 +485,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         # -- 1. light copy ---------------------------------------------------------
         if args.light_output is None:
-            temp_light = temp_path_next_to(input_path, "light")
+            temp_light = temp_path_next_to(real_input, "light")
             light_path = temp_light
         say(f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({_fmt_size(size)}); "
             f"writing the light copy" + ("" if temp_light else f" {args.light_output}"))
@@ -473,7 +503,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise CLIError(f"the graph obsp[{args.graph_key!r}] of {args.input!r} cannot be used: {err}") from None
         say(f"running scICE on obsp[{args.graph_key!r}]: {mode_text}; {args.n_trials} trials, "
             f"{args.n_bootstrap} bootstraps, seed {args.seed}, {args.n_workers} worker(s)")
-        with _scice_logging(not args.quiet), warnings.catch_warnings(record=True) as caught:
+        # verbose=not --quiet: the estimator logs its progress to stderr
+        with warnings.catch_warnings(record=True) as caught:
             est.fit(adata)  # the active warning filters still apply; recorded warnings are relayed below
         for w in caught:  # one line each, without the source line of the warning
             kind = "" if issubclass(w.category, UserWarning) else f"{w.category.__name__}: "
@@ -530,6 +561,9 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CLIError(f"the folder of --out {args.out!r} does not exist.")
+    if out.is_dir():
+        raise CLIError(f"--out {args.out!r} is a folder; give the path of an image file, "
+                       f"e.g. --out {os.path.join(args.out, 'ic.png')!r}.", EXIT_USAGE)
     from matplotlib.figure import Figure
 
     supported = Figure().canvas.get_supported_filetypes()
@@ -541,7 +575,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if not isinstance(data, dict) or not {"n_cluster", "ic"} <= set(data):
         raise CLIError(f"uns[{args.key!r}] of {args.input!r} is not a scICE result (no 'n_cluster'/'ic' "
                        "entries); pass --key naming the entry written by 'scice run'.")
-    if np.asarray(data["n_cluster"]).size == 0:
+    results = _decode_results(data, args)
+    if results.n_cluster.size == 0:
         raise CLIError(f"uns[{args.key!r}] of {args.input!r} holds no cluster count to plot "
                        "(the run evaluated none; see its uncovered_targets).")
 
@@ -549,13 +584,43 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     from .pl import plot_ic
 
-    fig, _ = plot_ic(data, threshold=args.threshold, show_gamma=args.show_gamma)
+    fig, _ = plot_ic(results, threshold=args.threshold, show_gamma=args.show_gamma)
     try:
         fig.savefig(out, dpi=args.dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     print(f"wrote {args.out}")
     return EXIT_OK
+
+
+def _decode_results(data: dict, args: argparse.Namespace) -> Any:
+    """Decode uns[KEY] with :func:`scice.legacy.from_legacy_dict`, with command-line advice on failure.
+
+    A dictionary scice did not write (e.g. the legacy scICEpy tool's, which has no
+    ``format_version``), an incomplete or damaged one, or one from a newer scice
+    is a problem with the file's contents (exit 1), not a crash.
+    """
+    from .legacy import FORMAT_VERSION, from_legacy_dict
+
+    where = f"uns[{args.key!r}] of {args.input!r}"
+    key_added = "" if args.key == "scICE" else f" --key-added {shlex.quote(args.key)}"
+    rerun = (f"rerun `scice run {shlex.quote(args.input)} --cluster-range LO HI{key_added}` "
+             "to recompute the results")
+    if "format_version" not in data:
+        raise CLIError(f"{where} was not written by scice (it has no 'format_version' entry; results of the "
+                       f"legacy scICEpy tool cannot be read), so it cannot be plotted; {rerun}.")
+    try:
+        version = int(np.asarray(data["format_version"]).item())
+    except (TypeError, ValueError):
+        version = None
+    if version is not None and version > FORMAT_VERSION:
+        raise CLIError(f"{where} was written by a newer scice (result format version {version}; this scice "
+                       f"reads up to version {FORMAT_VERSION}); upgrade scice (pip install -U scice), or {rerun}.")
+    try:
+        return from_legacy_dict(data)
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        detail = f"missing entry {err.args[0]!r}" if isinstance(err, KeyError) and err.args else str(err).rstrip(".")
+        raise CLIError(f"{where} is not a valid scICE result ({detail}); {rerun}.") from None
 
 
 # ----------------------------------------------------------------------------
@@ -588,6 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "use --targets K [K ...] for an explicit list of cluster counts")
         sub = args._subparsers.get(getattr(args, "command", None), parser)
         sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    _resolve_input(args, args._subparsers.get(args.command, parser))
     try:
         with _sigterm_as_interrupt():
             return int(args.func(args))

@@ -19,6 +19,7 @@ __all__ = ["plot_ic", "plot_stability"]
 
 CONSISTENT_COLOR = "#1b9e77"
 INCONSISTENT_COLOR = "#b8b8b8"
+NEUTRAL_COLOR = "#6a8caf"
 THRESHOLD_COLOR = "#d62728"
 
 
@@ -51,6 +52,19 @@ def _format_gammas(gammas: list[float]) -> list[str]:
     return [_format_gamma(g, scientific) for g in gammas]
 
 
+def _check_threshold(threshold: Any) -> float:
+    """``threshold`` as a float; ``None`` means no threshold (``inf``)."""
+    if threshold is None:
+        return float("inf")
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number (e.g. 1.005) or None, got {threshold!r}.") from None
+    if np.isnan(value):
+        raise ValueError("threshold is NaN; pass a number such as 1.005, or None for no threshold line.")
+    return value
+
+
 def plot_ic(
     data: Any,
     threshold: float = 1.005,
@@ -76,8 +90,10 @@ def plot_ic(
     data : AnnData, dict or SCICEResults
         AnnData with results in ``adata.uns[key]``, the legacy result dictionary,
         or :class:`~scice.SCICEResults`.
-    threshold : float, default=1.005
+    threshold : float or None, default=1.005
         IC threshold; counts with median IC strictly below it are consistent.
+        ``None`` or ``inf`` (the estimator's default ``ic_threshold``) draws no
+        threshold line and no consistent/inconsistent colouring.
     show_gamma : bool, default=True
         Annotate each count with its resolution (gamma).
     ax : matplotlib.axes.Axes, optional
@@ -106,7 +122,8 @@ def plot_ic(
     from matplotlib.ticker import FormatStrFormatter
 
     results = _results_from(data, key)
-    threshold = float(threshold)
+    threshold = _check_threshold(threshold)
+    has_threshold = np.isfinite(threshold)
     clusters = [c for c in results.clusters if c.ic_vec.size and np.isfinite(c.ic)]
     n = len(clusters)
     if figsize is None:
@@ -127,7 +144,8 @@ def plot_ic(
 
     order = [str(c.n_cluster) for c in clusters]
     consistent = {str(c.n_cluster): bool(c.ic < threshold) for c in clusters}
-    palette = {k: CONSISTENT_COLOR if ok else INCONSISTENT_COLOR for k, ok in consistent.items()}
+    palette = {k: (CONSISTENT_COLOR if ok else INCONSISTENT_COLOR) if has_threshold else NEUTRAL_COLOR
+               for k, ok in consistent.items()}
     long = pd.DataFrame({
         "k": np.concatenate([[str(c.n_cluster)] * c.ic_vec.size for c in clusters]),
         "ic": np.concatenate([c.ic_vec for c in clusters]).astype(float),
@@ -142,19 +160,21 @@ def plot_ic(
     if show_points:
         sns.stripplot(data=long, x="k", y="ic", order=order, color="0.15", size=2.2, alpha=0.35, jitter=0.18,
                       ax=ax, zorder=3)
-    ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=4)
+    if has_threshold:
+        ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=4)
     # Median markers keep the status colour visible when a box collapses to a line (IC = 1 throughout).
     ax.scatter(range(n), [c.ic for c in clusters], marker="D", s=30, zorder=5, linewidths=0.8, edgecolors="0.15",
                c=[palette[k] for k in order])
 
     values = long["ic"].to_numpy()
-    lo, hi = min(values.min(), 1.0, threshold), max(values.max(), threshold)
+    shown = [threshold] if has_threshold else []
+    lo, hi = min([values.min(), 1.0, *shown]), max([values.max(), *shown])
     pad = max(hi - lo, 2e-3) * 0.08
     ax.set_ylim(lo - pad, hi + pad)
     span = hi - lo
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.4f" if span < 0.02 else "%.3f" if span < 0.2 else "%.2f"))
     for label in ax.get_xticklabels():
-        if consistent.get(label.get_text()):
+        if has_threshold and consistent.get(label.get_text()):
             label.set_color(CONSISTENT_COLOR)
             label.set_fontweight("bold")
     ax.set_xlabel("Number of clusters")
@@ -176,15 +196,16 @@ def plot_ic(
         top.set_xlabel("Leiden resolution γ", fontsize=9)
         top.spines["top"].set_visible(False)
 
-    handles = [
+    handles = [] if not has_threshold else [
         Line2D([], [], marker="s", markersize=9, linestyle="none", markerfacecolor=CONSISTENT_COLOR,
                markeredgecolor="0.2", label=f"consistent (median IC < {threshold:g})"),
         Line2D([], [], marker="s", markersize=9, linestyle="none", markerfacecolor=INCONSISTENT_COLOR,
                markeredgecolor="0.2", label=f"inconsistent (median IC ≥ {threshold:g})"),
         Line2D([], [], color=THRESHOLD_COLOR, linestyle="--", label=f"threshold = {threshold:g}"),
     ]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8,
-              frameon=False, handlelength=1.6, columnspacing=1.2)
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8,
+                  frameon=False, handlelength=1.6, columnspacing=1.2)
     full_title = title or ""
     if note:
         full_title = f"{full_title}\n{note}" if full_title else note

@@ -103,8 +103,9 @@ class LayoutInfo:
 
     ``outer_workers``: optimisation tasks (targets / resolutions) in flight at
     once, each coordinated by a thread of the parent process; ``inner_workers``:
-    the number of chunks (and workers) each requested trial set is split into.
-    ``1`` / ``1`` runs everything in the parent.
+    the number of chunks each requested trial set is split into. ``1`` / ``1``
+    runs everything in the parent; otherwise the chunks run on a pool of
+    :attr:`pool_workers` (``n_workers``) worker processes.
     """
 
     n_workers: int
@@ -112,6 +113,11 @@ class LayoutInfo:
     inner_workers: int
     backend: str
     layout: str
+
+    @property
+    def pool_workers(self) -> int:
+        """Worker processes that run Leiden: ``n_workers``, or 0 when everything runs in the parent."""
+        return 0 if self.outer_workers <= 1 and self.inner_workers <= 1 else max(1, int(self.n_workers))
 
     def as_dict(self) -> dict[str, Any]:
         return {
