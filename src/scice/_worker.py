@@ -4,7 +4,7 @@ This module imports only numpy and igraph (and ``scice/__init__`` loads nothing
 eagerly), so a fresh worker is ready in about a second instead of the ~4 s that
 importing scikit-learn, pandas and anndata would cost.
 
-The graph reaches each worker once: a chunk names the graph by its token and
+The graph travels only to workers that lack it: a chunk names the graph by its token and
 carries no edges; a worker that does not hold that graph answers ``None`` and
 the parent sends the chunk again with the edge arrays (see
 :meth:`scice._leiden.TrialRunner`). This needs nothing from the backend, so it

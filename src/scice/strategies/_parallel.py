@@ -164,6 +164,10 @@ class ProcessLayout(ParallelLayout):
                 process.join(timeout=5)
             except (OSError, ValueError, AttributeError, AssertionError):
                 pass
+        # Flag the pool as shut down (no kill_workers: they are dead already), so the
+        # next fit's get_reusable_executor starts a new one instead of handing back
+        # this one before loky's manager thread has noticed the dead workers.
+        executor.shutdown(wait=False)
 
     def ready(self) -> bool:
         warming = getattr(self, "_warming", None)
