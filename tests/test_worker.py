@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,24 @@ def test_worker_module_imports_no_heavy_dependencies():
             "print(sorted(m for m in ('sklearn', 'pandas', 'anndata', 'scipy', 'scanpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_pool_workers_skip_igraphs_matplotlib_import():
+    """igraph imports matplotlib.pyplot when it is installed (~0.5 s of a worker's start);
+    scice's own pool workers load igraph without it, and matplotlib stays importable."""
+    pytest.importorskip("matplotlib")
+    code = ("import sys, scice._worker, igraph; had = 'matplotlib' in sys.modules; "
+            "g = igraph.Graph.Ring(6); g.community_leiden(objective_function='CPM', resolution=0.1); "
+            "import matplotlib; print(had, matplotlib.__name__)")
+    env = {**os.environ, **_worker.WORKER_ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["False", "matplotlib"]
+    layout = ProcessLayout()
+    with layout.session(2):
+        seen = layout.map(eval, [("(__import__('scice._worker') and None, __import__('os').environ.get('SCICE_WORKER'), "
+                                  "'igraph' in __import__('sys').modules, 'matplotlib' in __import__('sys').modules)",)] * 4,
+                          2)
+    assert set(seen) == {(None, "1", True, False)}
 
 
 def test_run_trials_needs_the_graph_once(blobs):

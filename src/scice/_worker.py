@@ -18,14 +18,31 @@ on its seed alone, wherever and in whatever order it runs.
 
 from __future__ import annotations
 
+import os
 import random
+import sys
 import time
 from collections import OrderedDict
 
-import igraph as ig
 import numpy as np
 
-__all__ = ["GraphArrays", "build_igraph", "run_trials", "held_graphs", "call_indexed"]
+#: Set in the environment of the worker processes scice starts itself (its loky pool).
+WORKER_ENV = {"SCICE_WORKER": "1"}
+
+if os.environ.get("SCICE_WORKER") == "1" and "matplotlib" not in sys.modules:
+    # igraph imports matplotlib.pyplot for its optional plotting when matplotlib is
+    # installed: about half a second of every new worker's start, for a process
+    # that only runs Leiden. Hide it while igraph loads (igraph then uses its
+    # "matplotlib is not installed" stand-in); matplotlib itself stays importable.
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]
+    try:
+        import igraph as ig
+    finally:
+        del sys.modules["matplotlib"]
+else:
+    import igraph as ig
+
+__all__ = ["GraphArrays", "WORKER_ENV", "build_igraph", "run_trials", "held_graphs", "call_indexed"]
 
 #: ``(n_vertices, sources, targets, weights)``: an undirected graph, each edge once.
 GraphArrays = tuple

@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 
 from .._worker import call_indexed as _indexed
-from .._worker import held_graphs
+from .._worker import WORKER_ENV, held_graphs
 from ._base import LayoutInfo, ParallelLayout
 
 __all__ = ["SerialLayout", "ProcessLayout"]
@@ -119,7 +119,7 @@ class ProcessLayout(ParallelLayout):
         if n_jobs > 1 and _active_backend_name() == "loky":
             from joblib.externals.loky import get_reusable_executor
 
-            executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+            executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300, env=WORKER_ENV)
             self._warming = [executor.submit(held_graphs) for _ in range(n_jobs)]
         elif n_jobs > 1 and _pool_per_call():
             self._parallel = _new_parallel(n_jobs, self.batch_size)
@@ -195,7 +195,7 @@ class ProcessLayout(ParallelLayout):
         if executor is None:  # map called outside a fit
             from joblib.externals.loky import get_reusable_executor
 
-            executor = get_reusable_executor(max_workers=n_jobs, timeout=300)
+            executor = get_reusable_executor(max_workers=n_jobs, timeout=300, env=WORKER_ENV)
         futures = {executor.submit(func, *args): i for i, args in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
         # On an exception the remaining futures are not cancelled: loky's manager
