@@ -351,3 +351,14 @@ def test_target_status_names_the_target_whose_result_is_kept(pbmc):
     status = res.target_diagnostics.set_index("target")["status"]
     assert status[3] == "uncovered" and status[4] == "covered"
     assert res.uncovered_targets[3].startswith("rekeyed: the result for target 3 has 4 clusters")
+
+
+def test_graph_key_is_recorded_only_for_anndata_fits(pbmc_copy, blobs):
+    from scice.legacy import to_legacy_dict
+
+    kw = dict(resolution=[0.05], n_trials=2, n_bootstrap=5, random_state=0)
+    on_matrix = SCICE(**kw).fit(blobs).results_
+    assert on_matrix.params["graph_key"] == "" and to_legacy_dict(on_matrix)["graph_key"] == ""
+    pbmc_copy.obsp["knn"] = pbmc_copy.obsp["connectivities"]
+    on_adata = SCICE(**kw, graph_key="knn").fit(pbmc_copy).results_
+    assert on_adata.params["graph_key"] == "knn" and to_legacy_dict(on_adata)["graph_key"] == "knn"

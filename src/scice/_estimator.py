@@ -639,7 +639,8 @@ class SCICE(ClusterMixin, BaseEstimator):
             "remove_threshold": p["remove_threshold"],
             "min_cluster_size": p["min_cluster_size"],
             "resolution_tolerance": p["resolution_tolerance"],
-            "graph_key": self.graph_key,
+            # the obsp key read; "" for a fit on a matrix (no key was read)
+            "graph_key": self.graph_key if graph.cell_names is not None else "",
             "random_state": self.random_state if isinstance(self.random_state, (int, np.integer)) else None,
         }
         return SCICEResults(
