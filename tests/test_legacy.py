@@ -12,7 +12,8 @@ import pytest
 
 import scice
 from scice import ClusterResult, SCICEResults
-from scice.legacy import FORMAT_VERSION, _results_from, from_legacy_dict, ragged_get, to_legacy_dict, write_uns
+from scice.legacy import (FORMAT_VERSION, NewerFormatError, NotSciceResultsError, _results_from, from_legacy_dict,
+                          ragged_get, to_legacy_dict, write_uns)
 
 anndata = pytest.importorskip("anndata")
 
@@ -368,10 +369,12 @@ def test_decoded_arrays_are_independent_copies(pbmc_fit):
 # ---------------------------------------------------------------------------
 def test_from_legacy_dict_errors(pbmc_fit):
     d = to_legacy_dict(pbmc_fit.results_)
-    with pytest.raises(ValueError, match="not written by scice"):
+    with pytest.raises(ValueError, match="not written by scice") as not_ours:
         from_legacy_dict({k: v for k, v in d.items() if k != "format_version"})
-    with pytest.raises(ValueError, match="upgrade scice"):
+    assert isinstance(not_ours.value, NotSciceResultsError)
+    with pytest.raises(ValueError, match="upgrade scice") as newer:
         from_legacy_dict({**d, "format_version": FORMAT_VERSION + 1})
+    assert isinstance(newer.value, NewerFormatError) and newer.value.version == FORMAT_VERSION + 1
     with pytest.raises(ValueError, match="missing keys: \\['mei'\\]"):
         from_legacy_dict({k: v for k, v in d.items() if k != "mei"})
     with pytest.raises(ValueError, match="offsets"):

@@ -343,11 +343,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _check_output_is_a_file(option: str, text: str, example_name: str) -> None:
+def _check_output_is_a_file(option: str, text: str, example_name: str, what: str = "a file to write") -> None:
     """Usage error (exit 2) when an output option names a folder instead of a file."""
     if Path(text).is_dir() or text.endswith(("/", os.sep)):
         example = os.path.join(text, example_name)
-        raise CLIError(f"{option} {text!r} is a folder; give the path of a file to write, "
+        raise CLIError(f"{option} {text!r} is a folder; give the path of {what}, "
                        f"e.g. {option} {example!r}.", EXIT_USAGE)
 
 
@@ -561,9 +561,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CLIError(f"the folder of --out {args.out!r} does not exist.")
-    if out.is_dir():
-        raise CLIError(f"--out {args.out!r} is a folder; give the path of an image file, "
-                       f"e.g. --out {os.path.join(args.out, 'ic.png')!r}.", EXIT_USAGE)
+    _check_output_is_a_file("--out", args.out, "ic.png", "an image file")
     from matplotlib.figure import Figure
 
     supported = Figure().canvas.get_supported_filetypes()
@@ -600,24 +598,21 @@ def _decode_results(data: dict, args: argparse.Namespace) -> Any:
     ``format_version``), an incomplete or damaged one, or one from a newer scice
     is a problem with the file's contents (exit 1), not a crash.
     """
-    from .legacy import FORMAT_VERSION, from_legacy_dict
+    from .legacy import FORMAT_VERSION, NewerFormatError, NotSciceResultsError, from_legacy_dict
 
     where = f"uns[{args.key!r}] of {args.input!r}"
     key_added = "" if args.key == "scICE" else f" --key-added {shlex.quote(args.key)}"
     rerun = (f"rerun `scice run {shlex.quote(args.input)} --cluster-range LO HI{key_added}` "
              "to recompute the results")
-    if "format_version" not in data:
-        raise CLIError(f"{where} was not written by scice (it has no 'format_version' entry; results of the "
-                       f"legacy scICEpy tool cannot be read), so it cannot be plotted; {rerun}.")
-    try:
-        version = int(np.asarray(data["format_version"]).item())
-    except (TypeError, ValueError):
-        version = None
-    if version is not None and version > FORMAT_VERSION:
-        raise CLIError(f"{where} was written by a newer scice (result format version {version}; this scice "
-                       f"reads up to version {FORMAT_VERSION}); upgrade scice (pip install -U scice), or {rerun}.")
     try:
         return from_legacy_dict(data)
+    except NotSciceResultsError:
+        raise CLIError(f"{where} was not written by scice (it has no 'format_version' entry; results of the "
+                       f"legacy scICEpy tool cannot be read), so it cannot be plotted; {rerun}.") from None
+    except NewerFormatError as err:
+        raise CLIError(f"{where} was written by a newer scice (result format version {err.version}; this scice "
+                       f"reads up to version {FORMAT_VERSION}); upgrade scice (pip install -U scice), "
+                       f"or {rerun}.") from None
     except (ValueError, TypeError, KeyError, IndexError) as err:
         detail = f"missing entry {err.args[0]!r}" if isinstance(err, KeyError) and err.args else str(err).rstrip(".")
         raise CLIError(f"{where} is not a valid scICE result ({detail}); {rerun}.") from None

@@ -55,10 +55,23 @@ import pandas as pd
 
 from ._results import ClusterResult, SCICEResults
 
-__all__ = ["to_legacy_dict", "from_legacy_dict", "write_uns", "ragged_get", "FORMAT_VERSION"]
+__all__ = ["to_legacy_dict", "from_legacy_dict", "write_uns", "ragged_get", "FORMAT_VERSION",
+           "NotSciceResultsError", "NewerFormatError"]
 
 #: Version of the dictionary layout written by :func:`to_legacy_dict`.
 FORMAT_VERSION = 1
+
+
+class NotSciceResultsError(ValueError):
+    """The dictionary was not written by scice (no ``format_version``: e.g. the legacy scICEpy tool's)."""
+
+
+class NewerFormatError(ValueError):
+    """The dictionary was written by a newer scice; ``version`` is its format version."""
+
+    def __init__(self, message: str, version: int):
+        super().__init__(message)
+        self.version = version
 
 BETA_SUPPORT_REASON = (
     "scice runs Leiden with igraph's Graph.community_leiden, which applies beta (the randomness "
@@ -543,16 +556,17 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     if not isinstance(d, Mapping):
         raise TypeError(f"Expected the scICE result dictionary (a dict), got {type(d).__name__}.")
     if "format_version" not in d:
-        raise ValueError(
+        raise NotSciceResultsError(
             "This dictionary was not written by scice (it has no 'format_version' key). Results of the legacy "
             "scICEpy tool cannot be decoded; re-run scice.scice_clustering(adata, ...) or "
             "scice.write_uns(adata, est.results_)."
         )
     version = int(np.asarray(d["format_version"]).item())
     if version > FORMAT_VERSION:
-        raise ValueError(
+        raise NewerFormatError(
             f"The scICE results use format version {version}, but this scice reads up to version "
-            f"{FORMAT_VERSION}; upgrade scice (pip install -U scice)."
+            f"{FORMAT_VERSION}; upgrade scice (pip install -U scice).",
+            version,
         )
     missing = [k for k in _REQUIRED_KEYS if k not in d]
     if missing:
