@@ -8,8 +8,15 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def gaussian_mixture_graph(n_cells: int, n_clusters: int = 12, n_dims: int = 30, n_neighbors: int = 15,
-                           spread: float = 1.0, seed: int = 0, cache_dir: str | Path | None = None):
+def gaussian_mixture_graph(
+    n_cells: int,
+    n_clusters: int = 12,
+    n_dims: int = 30,
+    n_neighbors: int = 15,
+    spread: float = 1.0,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+):
     """An AnnData of ``n_cells`` points from ``n_clusters`` overlapping Gaussians.
 
     Cluster centres are drawn with standard deviation ``spread`` around 0 and

@@ -33,8 +33,7 @@ def main() -> None:
     adata = sc.datasets.pbmc68k_reduced()
     walls = []
     for i in range(args.repeat):
-        est = scice.SCICE(cluster_range=tuple(args.cluster_range), n_jobs=args.n_jobs,
-                          random_state=args.random_state)
+        est = scice.SCICE(cluster_range=tuple(args.cluster_range), n_jobs=args.n_jobs, random_state=args.random_state)
         t0 = time.perf_counter()
         est.fit(adata)
         walls.append(time.perf_counter() - t0)
@@ -46,10 +45,15 @@ def main() -> None:
             f"{int(t['n_leiden_calls'])} calls ({int(t['n_chunks'])} chunks sent) | scoring "
             f"{t['scoring_seconds']:.2f} s | probes {int(t['n_probes'])} | outside Leiden {share:.1%}"
         )
-    print(f"\nn_jobs={args.n_jobs} cluster_range={tuple(args.cluster_range)}: "
-          f"best of {args.repeat}: {min(walls):.2f} s, mean {sum(walls) / len(walls):.2f} s")
-    print(est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions", "source_target_cluster"]]
-          .to_string(float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"\nn_jobs={args.n_jobs} cluster_range={tuple(args.cluster_range)}: "
+        f"best of {args.repeat}: {min(walls):.2f} s, mean {sum(walls) / len(walls):.2f} s"
+    )
+    print(
+        est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions", "source_target_cluster"]].to_string(
+            float_format=lambda v: f"{v:.4g}"
+        )
+    )
     print("uncovered:", est.results_.uncovered_targets)
     print("layout:", est.results_.parallel_layout)
 

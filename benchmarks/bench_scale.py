@@ -25,8 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import scice  # noqa: E402
 from _graphs import gaussian_mixture_graph  # noqa: E402
+
+import scice  # noqa: E402
 
 
 def _vm_hwm_mb(pid: int | str) -> float:
@@ -71,8 +72,7 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
-    parser.add_argument("--graph-cache", metavar="DIR",
-                        help="save the built graph here and reuse it on later runs")
+    parser.add_argument("--graph-cache", metavar="DIR", help="save the built graph here and reuse it on later runs")
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -84,8 +84,15 @@ def main() -> None:
     print(f"graph: {adata.n_obs} cells, {n_edges} edges, built in {t_graph:.1f} s")
 
     kw = {"resolution": args.resolution} if args.resolution else {"cluster_range": tuple(args.cluster_range or (2, 15))}
-    est = scice.SCICE(**kw, n_trials=args.n_trials, n_bootstrap=args.n_bootstrap, n_jobs=args.n_jobs,
-                      max_iterations=args.max_iterations, random_state=args.random_state, verbose=args.verbose)
+    est = scice.SCICE(
+        **kw,
+        n_trials=args.n_trials,
+        n_bootstrap=args.n_bootstrap,
+        n_jobs=args.n_jobs,
+        max_iterations=args.max_iterations,
+        random_state=args.random_state,
+        verbose=args.verbose,
+    )
     est.set_params(optimizer__n_steps=args.n_steps)
     t0 = time.perf_counter()
     est.fit(adata)
@@ -94,15 +101,23 @@ def main() -> None:
     # Serial: share of the parent's time; with workers: of the workers' time (idle counts as outside).
     share = f"{1 - t['leiden_seconds'] / max(t['worker_seconds'], 1e-12):.1%}"
     own, child = peak_rss_mb()
-    print(f"fit: wall {wall:.1f} s | Leiden {t['leiden_seconds']:.1f} s (summed over workers) in "
-          f"{int(t['n_leiden_calls'])} calls | search {t.get('search_seconds', 0):.1f} s | scoring {t['scoring_seconds']:.2f} s | "
-          f"outside Leiden {share} | "
-          f"probes {int(t.get('n_probes', 0))}")
-    print(f"peak RSS: parent {own:.0f} MB, child processes (workers, loky resource tracker) "
-          f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MB (largest first)")
+    print(
+        f"fit: wall {wall:.1f} s | Leiden {t['leiden_seconds']:.1f} s (summed over workers) in "
+        f"{int(t['n_leiden_calls'])} calls | search {t.get('search_seconds', 0):.1f} s | "
+        f"scoring {t['scoring_seconds']:.2f} s | "
+        f"outside Leiden {share} | "
+        f"probes {int(t.get('n_probes', 0))}"
+    )
+    print(
+        f"peak RSS: parent {own:.0f} MB, child processes (workers, loky resource tracker) "
+        f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MB (largest first)"
+    )
     print(f"layout: {est.results_.parallel_layout}")
-    print(est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]]
-          .to_string(float_format=lambda v: f"{v:.4g}"))
+    print(
+        est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]].to_string(
+            float_format=lambda v: f"{v:.4g}"
+        )
+    )
     print("uncovered:", est.results_.uncovered_targets)
 
 

@@ -48,15 +48,20 @@ def main() -> None:
         fits[name] = (est.results_, time.perf_counter() - t0)
 
     ref = fits["defaults"][0]
-    print(f"{'configuration':<44} {'probes':>6} {'search calls':>12} {'target calls':>12} "
-          f"{'all calls':>9} {'wall':>7}  same counts & ICs")
+    print(
+        f"{'configuration':<44} {'probes':>6} {'search calls':>12} {'target calls':>12} "
+        f"{'all calls':>9} {'wall':>7}  same counts & ICs"
+    )
     for name, (res, wall) in fits.items():
         t = res.timings
         n_probe_calls = int(res.resolution_search_diagnostics.shape[0]) * 10  # 10 trials per probe
-        same = (np.array_equal(res.n_cluster, ref.n_cluster)
-                and np.allclose([c.ic for c in res.clusters], [c.ic for c in ref.clusters], rtol=0, atol=1e-12))
-        print(f"{name:<44} {int(t['n_probes']):>6} {n_probe_calls:>12,} "
-              f"{int(t['n_leiden_calls']) - n_probe_calls:>12,} {int(t['n_leiden_calls']):>9,} {wall:>6.1f}s  {same}")
+        same = np.array_equal(res.n_cluster, ref.n_cluster) and np.allclose(
+            [c.ic for c in res.clusters], [c.ic for c in ref.clusters], rtol=0, atol=1e-12
+        )
+        print(
+            f"{name:<44} {int(t['n_probes']):>6} {n_probe_calls:>12,} "
+            f"{int(t['n_leiden_calls']) - n_probe_calls:>12,} {int(t['n_leiden_calls']):>9,} {wall:>6.1f}s  {same}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scice  # noqa: E402
@@ -34,11 +33,18 @@ def replay(g, work, backend: str) -> tuple[float, int]:
     for gamma, n_trials, n_iterations, beta in work:
         for seed in range(1, n_trials + 1):
             if backend == "leidenalg":
-                la.find_partition(g, la.CPMVertexPartition, weights="weight", resolution_parameter=gamma,
-                                  n_iterations=n_iterations, seed=seed)
+                la.find_partition(
+                    g,
+                    la.CPMVertexPartition,
+                    weights="weight",
+                    resolution_parameter=gamma,
+                    n_iterations=n_iterations,
+                    seed=seed,
+                )
             else:
-                g.community_leiden(objective_function="CPM", weights="weight", resolution=gamma, beta=beta,
-                                   n_iterations=n_iterations)
+                g.community_leiden(
+                    objective_function="CPM", weights="weight", resolution=gamma, beta=beta, n_iterations=n_iterations
+                )
             calls += 1
     return time.perf_counter() - t0, calls
 
@@ -75,15 +81,19 @@ def main() -> None:
     g = to_igraph(graph_from_input(adata, "connectivities"))
     t_ig, n = replay(g, work, "igraph")
     t_la, _ = replay(g, work, "leidenalg")
-    print(f"{name}: scice fit (range {tuple(args.cluster_range)}) {fit_wall:.1f} s, "
-          f"{int(res.timings['n_leiden_calls'])} Leiden calls")
+    print(
+        f"{name}: scice fit (range {tuple(args.cluster_range)}) {fit_wall:.1f} s, "
+        f"{int(res.timings['n_leiden_calls'])} Leiden calls"
+    )
     print(f"replayed {len(work)} trial sets = {n} Leiden calls (search probes + optimisation grid)")
     print(f"  igraph community_leiden : {t_ig:8.2f} s  ({1e3 * t_ig / n:.1f} ms/call)")
     print(f"  leidenalg find_partition: {t_la:8.2f} s  ({1e3 * t_la / n:.1f} ms/call)")
     print(f"  ratio leidenalg / igraph: {t_la / t_ig:.1f}x")
     est_legacy = res.timings["leiden_seconds"] * t_la / t_ig
-    print(f"the whole fit's Leiden work with leidenalg would take ~{est_legacy:.0f} s "
-          f"(ours: {res.timings['leiden_seconds']:.1f} s in Leiden, {fit_wall:.1f} s wall)")
+    print(
+        f"the whole fit's Leiden work with leidenalg would take ~{est_legacy:.0f} s "
+        f"(ours: {res.timings['leiden_seconds']:.1f} s in Leiden, {fit_wall:.1f} s wall)"
+    )
 
 
 if __name__ == "__main__":

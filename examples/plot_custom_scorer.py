@@ -62,21 +62,31 @@ ecs = scice.SCICE(**params).fit(adata).results_
 ari = scice.SCICE(**params, scorer=ARIScorer()).fit(adata).results_
 
 table = ecs.to_frame()[["gamma", "ic", "n_partitions"]].join(
-    ari.to_frame()[["gamma", "ic", "n_partitions"]], how="outer", lsuffix="_ecs", rsuffix="_ari")
+    ari.to_frame()[["gamma", "ic", "n_partitions"]], how="outer", lsuffix="_ecs", rsuffix="_ari"
+)
 print(table.to_string(float_format=lambda v: f"{v:.4g}"))
 
 # %%
 # Left: IC per cluster count (markers: median bootstrap IC, bars: 5-95 % range).
 # Right: for the least consistent count, the similarity of every pair of distinct
 # partitions among its trials under both measures (the entries of S).
-fig, (ax, ax_s) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained",
-                               gridspec_kw={"width_ratios": [3, 2]})
-for res, name, color, off in ((ecs, "ECS (scICE default)", "tab:blue", -0.12),
-                              (ari, "ARI (custom ICScorer)", "tab:purple", 0.12)):
+fig, (ax, ax_s) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained", gridspec_kw={"width_ratios": [3, 2]})
+for res, name, color, off in (
+    (ecs, "ECS (scICE default)", "tab:blue", -0.12),
+    (ari, "ARI (custom ICScorer)", "tab:purple", 0.12),
+):
     f = res.to_frame()
     k = f.index.to_numpy()
-    ax.errorbar(k + off, f["ic"], yerr=[f["ic"] - f["ic_q05"], f["ic_q95"] - f["ic"]], fmt="o", color=color,
-                capsize=3, markersize=6, label=name)
+    ax.errorbar(
+        k + off,
+        f["ic"],
+        yerr=[f["ic"] - f["ic_q05"], f["ic_q95"] - f["ic"]],
+        fmt="o",
+        color=color,
+        capsize=3,
+        markersize=6,
+        label=name,
+    )
 ax.axhline(1.0, color="0.6", linewidth=0.8)
 all_k = sorted(set(ecs.n_cluster.tolist()) | set(ari.n_cluster.tolist()))
 ax.set_xticks(all_k)

@@ -50,8 +50,12 @@ def main():
     # %%
     # The same fit on a local dask.distributed cluster: two single-threaded worker
     # processes (Leiden holds the GIL, so processes, not threads).
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         print("dask client:", client)
         with joblib.parallel_config(backend="dask"):
             t0 = time.perf_counter()
@@ -71,11 +75,13 @@ def main():
     # %%
     # IC per cluster count from both fits (the dask markers sit exactly on the
     # serial ones) and the wall times.
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained",
-                                   gridspec_kw={"width_ratios": [3, 1.3]})
-    for res, name, style in ((serial, "serial (n_jobs=1)", dict(marker="o", s=90, color="tab:blue")),
-                             (on_dask, "dask, 2 workers (n_jobs=2)",
-                              dict(marker="x", s=60, color="tab:orange", linewidths=2))):
+    fig, (ax, ax_t) = plt.subplots(
+        1, 2, figsize=(10, 4.2), layout="constrained", gridspec_kw={"width_ratios": [3, 1.3]}
+    )
+    for res, name, style in (
+        (serial, "serial (n_jobs=1)", dict(marker="o", s=90, color="tab:blue")),
+        (on_dask, "dask, 2 workers (n_jobs=2)", dict(marker="x", s=60, color="tab:orange", linewidths=2)),
+    ):
         ax.scatter(res.n_cluster, res.ic, label=name, zorder=3, **style)
     ax.set_xticks(serial.n_cluster)
     ax.set_xlabel("Number of clusters")

@@ -40,8 +40,7 @@ res = est.results_
 print("deduplicated input:", res.resolution_input.tolist())
 diag = res.resolution_diagnostics
 print(diag[["gamma", "median_count", "n_cluster", "ic", "status"]].to_string(float_format=lambda v: f"{v:.4g}"))
-print(res.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]]
-      .to_string(float_format=lambda v: f"{v:.4g}"))
+print(res.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]].to_string(float_format=lambda v: f"{v:.4g}"))
 
 # %%
 # Cluster count and IC per resolution. Filled markers are the returned results;
@@ -52,8 +51,14 @@ returned = diag["status"].to_numpy() == "returned"
 gam = diag["gamma"].to_numpy()
 ax_k.plot(gam, diag["n_cluster"], color="0.75", linewidth=1, zorder=1)
 ax_k.scatter(gam[returned], diag["n_cluster"][returned], color="tab:blue", zorder=3, label="returned")
-ax_k.scatter(gam[~returned], diag["n_cluster"][~returned], facecolor="white", edgecolor="tab:blue", zorder=3,
-             label="dropped: same count, IC not lower")
+ax_k.scatter(
+    gam[~returned],
+    diag["n_cluster"][~returned],
+    facecolor="white",
+    edgecolor="tab:blue",
+    zorder=3,
+    label="dropped: same count, IC not lower",
+)
 ax_k.set_ylabel("Final number of clusters")
 ax_k.set_title("pbmc68k_reduced: manual resolution mode (CPM, 10 trials each)")
 ax_k.legend(loc="upper left", fontsize=8, frameon=False)
@@ -73,8 +78,9 @@ plt.close(fig)
 
 # %%
 # The bootstrap IC distribution of each returned count, with its resolution on top.
-fig, ax = scice.plot_ic(res, threshold=1.005, show_gamma=True,
-                        title="pbmc68k_reduced: IC of the manually chosen resolutions")
+fig, ax = scice.plot_ic(
+    res, threshold=1.005, show_gamma=True, title="pbmc68k_reduced: IC of the manually chosen resolutions"
+)
 fig.savefig(OUT / "manual_resolution_ic.png", dpi=120)
 plt.close(fig)
 print(f"figures written to {OUT}")

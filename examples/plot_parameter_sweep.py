@@ -44,14 +44,18 @@ for beta in betas:
     est.fit(adata)
     res = est.results_
     frames[beta] = res.to_frame()
-    print(f"beta={beta:<5} {time.perf_counter() - t0:5.1f} s, {int(res.timings['n_leiden_calls'])} Leiden calls, "
-          f"counts {res.n_cluster.tolist()}, consistent (IC < 1.005): {res.consistent(1.005).tolist()}")
+    print(
+        f"beta={beta:<5} {time.perf_counter() - t0:5.1f} s, {int(res.timings['n_leiden_calls'])} Leiden calls, "
+        f"counts {res.n_cluster.tolist()}, consistent (IC < 1.005): {res.consistent(1.005).tolist()}"
+    )
 
 # Nested strategy parameters work the same way, e.g. a coarser grid and the
 # original (slower) search stopping rule:
 tuned = clone(base).set_params(optimizer__n_steps=7, searcher__plateau_fraction=0.0)
-print("nested parameters:", {k: v for k, v in tuned.get_params().items() if "__" in k and
-                             k.split("__")[1] in ("n_steps", "plateau_fraction")})
+print(
+    "nested parameters:",
+    {k: v for k, v in tuned.get_params().items() if "__" in k and k.split("__")[1] in ("n_steps", "plateau_fraction")},
+)
 
 # %%
 # IC per cluster count for each beta. Markers are the median bootstrap IC (the
@@ -59,11 +63,19 @@ print("nested parameters:", {k: v for k, v in tuned.get_params().items() if "__"
 fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
 offsets = np.linspace(-0.2, 0.2, len(betas))
 colors = ["tab:blue", "tab:orange", "tab:green"]
-for off, color, beta in zip(offsets, colors, betas):
+for off, color, beta in zip(offsets, colors, betas, strict=False):
     f = frames[beta]
     k = f.index.to_numpy()
-    ax.errorbar(k + off, f["ic"], yerr=[f["ic"] - f["ic_q05"], f["ic_q95"] - f["ic"]], fmt="o", color=color,
-                capsize=3, markersize=6, label=f"beta = {beta:g}")
+    ax.errorbar(
+        k + off,
+        f["ic"],
+        yerr=[f["ic"] - f["ic_q05"], f["ic_q95"] - f["ic"]],
+        fmt="o",
+        color=color,
+        capsize=3,
+        markersize=6,
+        label=f"beta = {beta:g}",
+    )
 ax.axhline(1.005, color="0.4", linestyle="--", linewidth=1, label="threshold 1.005")
 all_k = sorted(set().union(*[set(f.index) for f in frames.values()]))
 ax.set_xticks(all_k)

@@ -38,10 +38,14 @@ THRESHOLD = 1.005
 adata = sc.datasets.pbmc68k_reduced()
 est = scice.SCICE(cluster_range=(2, 10), n_trials=10, n_bootstrap=50, random_state=0)
 est.fit(adata)
-print(est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]]
-      .to_string(float_format=lambda v: f"{v:.4g}"))
-print(f"consistent (IC < {THRESHOLD}): {est.results_.consistent(THRESHOLD).tolist()}; "
-      f"best: {est.best_cluster_} clusters")
+print(
+    est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]].to_string(
+        float_format=lambda v: f"{v:.4g}"
+    )
+)
+print(
+    f"consistent (IC < {THRESHOLD}): {est.results_.consistent(THRESHOLD).tolist()}; best: {est.best_cluster_} clusters"
+)
 
 # %%
 # Store the results the way the legacy tool did (``adata.uns["scICE"]``); the
@@ -51,8 +55,9 @@ scice.write_uns(adata, est.results_)
 # %%
 # The IC of every cluster count: boxes summarise the bootstrap ICs, diamonds are
 # the reported (median) IC, coloured counts are consistent.
-fig, ax = scice.plot_ic(adata, threshold=THRESHOLD, show_gamma=True,
-                        title="pbmc68k_reduced: clustering consistency per cluster count")
+fig, ax = scice.plot_ic(
+    adata, threshold=THRESHOLD, show_gamma=True, title="pbmc68k_reduced: clustering consistency per cluster count"
+)
 fig.savefig(OUT / "pbmc_ic.png", dpi=120, bbox_inches="tight")
 plt.close(fig)
 
@@ -91,9 +96,15 @@ if ari:
     shown = sorted({min(ari), best_k, max(ari)})
 else:
     shown = []
-fig = sc.pl.umap(adata, color=["bulk_labels"] + [f"scICE_k_{k}" for k in shown], ncols=2, wspace=0.45,
-                 show=False, return_fig=True, title=["bulk_labels (annotation)"]
-                 + [f"scICE, k = {k} (ARI {ari[k]:.2f})" for k in shown])
+fig = sc.pl.umap(
+    adata,
+    color=["bulk_labels"] + [f"scICE_k_{k}" for k in shown],
+    ncols=2,
+    wspace=0.45,
+    show=False,
+    return_fig=True,
+    title=["bulk_labels (annotation)"] + [f"scICE, k = {k} (ARI {ari[k]:.2f})" for k in shown],
+)
 fig.savefig(OUT / "pbmc_umap.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
 

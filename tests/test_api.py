@@ -49,7 +49,7 @@ def test_robust_labels_dataframe(source, pbmc_manual_fit, adata_with_results):
     threshold = _split_threshold(r)
     df = scice.get_robust_labels(data, threshold=threshold)
     _check_labels(df, r, threshold, r.cell_names)
-    assert "scICE_k_%d" % r.n_cluster[np.argmax(r.ic)] not in df  # the inconsistent ones are left out
+    assert f"scICE_k_{r.n_cluster[np.argmax(r.ic)]}" not in df  # the inconsistent ones are left out
 
 
 def test_robust_labels_threshold_is_strict(pbmc_manual_fit):
@@ -154,8 +154,9 @@ def test_scice_clustering_in_place_matches_the_estimator(pbmc_copy):
 
 
 def test_scice_clustering_cluster_range_and_key_added(pbmc_copy):
-    scice.scice_clustering(pbmc_copy, cluster_range=[2, 3], seed=0, key_added="run1", min_cluster_size=3,
-                           ic_threshold=1.01, **FAST)
+    scice.scice_clustering(
+        pbmc_copy, cluster_range=[2, 3], seed=0, key_added="run1", min_cluster_size=3, ic_threshold=1.01, **FAST
+    )
     d = pbmc_copy.uns["run1"]
     assert "scICE" not in pbmc_copy.uns
     assert d["analysis_mode"] == "cluster_range"
@@ -176,8 +177,16 @@ def test_scice_clustering_copy_leaves_input_untouched(pbmc):
 
 
 def test_scice_clustering_scratch_dir_and_caps(pbmc_copy, tmp_path):
-    scice.scice_clustering(pbmc_copy, resolution=[0.005, 0.01], seed=0, scratch_dir=tmp_path, n_workers=2,
-                           outer_workers=1, inner_workers=1, **FAST)
+    scice.scice_clustering(
+        pbmc_copy,
+        resolution=[0.005, 0.01],
+        seed=0,
+        scratch_dir=tmp_path,
+        n_workers=2,
+        outer_workers=1,
+        inner_workers=1,
+        **FAST,
+    )
     assert pbmc_copy.uns["scICE"]["parallel_layout"]["outer_workers"] == 1
     with pytest.raises(ValueError, match="scratch_dir .* is not an existing folder; create it first"):
         scice.scice_clustering(pbmc_copy, resolution=[0.005], scratch_dir=tmp_path / "missing", **FAST)
@@ -200,7 +209,9 @@ def test_inner_workers_one_still_runs_on_the_pool(pbmc):
     assert capped.parallel_layout["backend"] == "loky"
     t = capped.timings
     # one chunk per trial set, all on the workers: as many chunks as trial sets run
-    n_sets = serial.resolution_search_diagnostics.shape[0] + (serial.optimization_diagnostics["stage"] != "chosen").sum()
+    n_sets = (
+        serial.resolution_search_diagnostics.shape[0] + (serial.optimization_diagnostics["stage"] != "chosen").sum()
+    )
     assert t["n_chunks"] - t["n_graph_sends"] == n_sets
     assert capped.clusters == serial.clusters
 
@@ -232,6 +243,13 @@ def test_scice_clustering_errors(pbmc_copy, blobs):
 
 def test_public_names():
     assert scice.scICE_clustering is scice.scice_clustering
-    public = {"get_robust_labels", "scice_clustering", "write_uns", "to_legacy_dict", "from_legacy_dict", "plot_ic",
-              "plot_stability"}
+    public = {
+        "get_robust_labels",
+        "scice_clustering",
+        "write_uns",
+        "to_legacy_dict",
+        "from_legacy_dict",
+        "plot_ic",
+        "plot_stability",
+    }
     assert public <= set(scice.__all__) and all(callable(getattr(scice, name)) for name in public)

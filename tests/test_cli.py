@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import blob_graph
 
 import scice
+from conftest import blob_graph
 from scice import _h5io
 from scice._results import deep_equal
 from scice.cli import build_parser, main
@@ -54,8 +54,11 @@ def _make_adata(x_format: str = "csr", n_vars: int = N_VARS) -> ad.AnnData:
         index=[f"cell{i}" for i in range(n)],
     )
     var = pd.DataFrame(
-        {"gene_symbol": [f"GENE{i}" for i in range(n_vars)], "highly_variable": rng.random(n_vars) > 0.5,
-         "mean": rng.random(n_vars)},
+        {
+            "gene_symbol": [f"GENE{i}" for i in range(n_vars)],
+            "highly_variable": rng.random(n_vars) > 0.5,
+            "mean": rng.random(n_vars),
+        },
         index=[f"g{i}" for i in range(n_vars)],
     )
     adata = ad.AnnData(X=X, obs=obs, var=var)
@@ -237,8 +240,11 @@ def test_csr_head_reads_bounded_blocks(tmp_path, max_block_nnz):
     reads: list[int] = []
     with h5py.File(path, "r") as f:
         g = f["X"]
-        group = {"indptr": g["indptr"], "indices": _RecordingDataset(g["indices"], reads),
-                 "data": _RecordingDataset(g["data"], reads)}
+        group = {
+            "indptr": g["indptr"],
+            "indices": _RecordingDataset(g["indices"], reads),
+            "data": _RecordingDataset(g["data"], reads),
+        }
         head = _h5io._read_csr_head(group, 300, 7, max_block_nnz)
     _assert_same_matrix(head, X[:, :7])
     largest_row = int(np.diff(X.indptr).max())
@@ -321,16 +327,18 @@ def test_run_writes_only_uns_and_matches_the_python_api(source_file, ran_file, c
     from scice.legacy import from_legacy_dict
 
     stored = from_legacy_dict(after.uns["scICE"])
-    direct = scice.SCICE(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0,
-                         ic_threshold=1.005).fit(orig).results_
+    direct = (
+        scice.SCICE(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0, ic_threshold=1.005)
+        .fit(orig)
+        .results_
+    )
     np.testing.assert_array_equal(stored.n_cluster, direct.n_cluster)
     np.testing.assert_array_equal(stored.ic, direct.ic)
     np.testing.assert_array_equal(stored.gamma, direct.gamma)
     assert stored.best_cluster == direct.best_cluster
-    for mine, theirs in zip(stored.clusters, direct.clusters):
+    for mine, theirs in zip(stored.clusters, direct.clusters, strict=False):
         np.testing.assert_array_equal(mine.best_labels, theirs.best_labels)
-    np.testing.assert_array_equal(np.asarray(after.uns["scICE"]["cell_names"]).astype(str),
-                                  np.asarray(orig.obs_names))
+    np.testing.assert_array_equal(np.asarray(after.uns["scICE"]["cell_names"]).astype(str), np.asarray(orig.obs_names))
     assert sorted(p.name for p in ran_file.parent.iterdir()) == [ran_file.name]  # no temporary files
 
 
@@ -355,8 +363,22 @@ def test_run_prints_summary_and_progress(data_file, capsys):
 def test_run_resolution_mode_adds_second_key_and_keeps_light(source_file, ran_file, tmp_path):
     path = _copy(ran_file, tmp_path / "work")
     light = tmp_path / "kept.light.h5ad"
-    argv = ["run", str(path), "--resolution", "0.001", "0.01", "--key-added", "scICE_manual",
-            "--light-output", str(light), "--n-vars", "2", "--objective", "cpm", *FAST]
+    argv = [
+        "run",
+        str(path),
+        "--resolution",
+        "0.001",
+        "0.01",
+        "--key-added",
+        "scICE_manual",
+        "--light-output",
+        str(light),
+        "--n-vars",
+        "2",
+        "--objective",
+        "cpm",
+        *FAST,
+    ]
     assert main(argv) == 0
     orig = ad.read_h5ad(ran_file)
     after = _assert_unchanged_except_uns(path, orig, {"scICE_manual"})
@@ -396,8 +418,7 @@ def _symlink(link: Path, target: Path) -> None:
         pytest.skip(f"cannot create symlinks here: {err}")
 
 
-def test_run_through_a_symlink_updates_the_real_file_and_keeps_the_link(source_file, data_file, tmp_path,
-                                                                        monkeypatch):
+def test_run_through_a_symlink_updates_the_real_file_and_keeps_the_link(source_file, data_file, tmp_path, monkeypatch):
     """The file the link points to gets the results atomically; the link stays a link to it."""
     link = tmp_path / "links" / "data.h5ad"
     _symlink(link, data_file)
@@ -572,8 +593,19 @@ def test_plot_writes_an_image_from_uns_only(ran_file, tmp_path, monkeypatch, cap
     monkeypatch.setattr(ad, "read_h5ad", no_full_read)
     before = _sha256(ran_file)
     png = tmp_path / "ic.png"
-    argv = ["plot", str(ran_file), "--out", str(png), "--threshold", "1.01", "--dpi", "50", "--no-gamma",
-            "--key", "scICE"]
+    argv = [
+        "plot",
+        str(ran_file),
+        "--out",
+        str(png),
+        "--threshold",
+        "1.01",
+        "--dpi",
+        "50",
+        "--no-gamma",
+        "--key",
+        "scICE",
+    ]
     assert main(argv) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
     assert _sha256(ran_file) == before
@@ -590,8 +622,12 @@ def test_plot_threshold_inf_marks_every_count_consistent(ran_file, tmp_path, cap
 
 def _legacy_tool_dict() -> dict:
     """What the legacy scICEpy tool stored in uns['scICE'] (no 'format_version')."""
-    return {"analysis_mode": "cluster_range", "n_cluster": np.array([2, 3]), "ic": np.array([1.0, 1.01]),
-            "gamma": np.array([1e-4, 2e-4])}
+    return {
+        "analysis_mode": "cluster_range",
+        "n_cluster": np.array([2, 3]),
+        "ic": np.array([1.0, 1.01]),
+        "gamma": np.array([1e-4, 2e-4]),
+    }
 
 
 @pytest.mark.parametrize(
@@ -634,9 +670,11 @@ def test_plot_out_folder_is_a_usage_error(ran_file, tmp_path, capsys):
 # user errors: one line on stderr, no traceback, non-zero exit
 # ----------------------------------------------------------------------------
 def test_missing_file(tmp_path, capsys):
-    for argv in (["run", str(tmp_path / "nope.h5ad"), "--cluster-range", "2", "4"],
-                 ["light", str(tmp_path / "nope.h5ad"), "-o", str(tmp_path / "l.h5ad")],
-                 ["plot", str(tmp_path / "nope.h5ad"), "--out", str(tmp_path / "p.png")]):
+    for argv in (
+        ["run", str(tmp_path / "nope.h5ad"), "--cluster-range", "2", "4"],
+        ["light", str(tmp_path / "nope.h5ad"), "-o", str(tmp_path / "l.h5ad")],
+        ["plot", str(tmp_path / "nope.h5ad"), "--out", str(tmp_path / "p.png")],
+    ):
         code, err = _run_error(capsys, argv)
         assert code == 1
         _assert_one_line_error(err, "nope.h5ad", "does not exist")
@@ -761,8 +799,7 @@ def test_light_output_must_differ_from_input(data_file, capsys):
         ("light", "--output", "existing"),
     ],
 )
-def test_light_output_folder_is_a_usage_error_before_any_work(command, option, where, data_file, monkeypatch,
-                                                              capsys):
+def test_light_output_folder_is_a_usage_error_before_any_work(command, option, where, data_file, monkeypatch, capsys):
     def no_work(*args, **kwargs):
         raise AssertionError("must fail before any work")
 

@@ -25,12 +25,34 @@ def test_docs_build_without_warnings(tmp_path):
     env = dict(os.environ, SCICE_DOCS_INTERSPHINX="0")  # no downloads: same result on- and offline
     out = tmp_path / "html"
     proc = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         "-d", str(tmp_path / "doctrees"), str(src / "docs"), str(out)],
-        capture_output=True, text=True, env=env, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(src / "docs"),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert proc.returncode == 0, f"sphinx-build failed:\n{proc.stdout}\n{proc.stderr}"
-    for page in ("index.html", "api.html", "user_guide.html", "design.html", "examples.html",
-                 "generated/scice.SCICE.html", "generated/scice.strategies.ICScorer.html"):
+    for page in (
+        "index.html",
+        "api.html",
+        "user_guide.html",
+        "design.html",
+        "examples.html",
+        "generated/scice.SCICE.html",
+        "generated/scice.strategies.ICScorer.html",
+    ):
         assert (out / page).is_file(), f"{page} was not built"
     assert "Migrating from the legacy scICEpy tool" in (out / "user_guide.html").read_text(encoding="utf-8")

@@ -7,16 +7,15 @@ Every fit here runs real igraph Leiden on a graph of at most ~70 cells with
 from __future__ import annotations
 
 import re
-
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import blob_graph
 from scipy.sparse.csgraph import connected_components
 
 import scice
+from conftest import blob_graph
 from scice._graph import graph_from_input
 from scice._results import deep_equal
 
@@ -40,8 +39,12 @@ def assert_same_results(r1, r2):
     assert r1.clusters == r2.clusters
     assert r1.uncovered_targets == r2.uncovered_targets
     assert r1.search_coverage_complete == r2.search_coverage_complete
-    for name in ("target_diagnostics", "resolution_search_diagnostics", "optimization_diagnostics",
-                 "resolution_diagnostics"):
+    for name in (
+        "target_diagnostics",
+        "resolution_search_diagnostics",
+        "optimization_diagnostics",
+        "resolution_diagnostics",
+    ):
         assert deep_equal(getattr(r1, name), getattr(r2, name)), name
 
 
@@ -285,8 +288,9 @@ class TestTargets:
         res = est.results_
         assert len(res) == 0
         assert sorted(res.uncovered_targets) == list(range(5, 13))
-        assert all(re.search(r"no probed resolution gave \d+ or more clusters", r)
-                   for r in res.uncovered_targets.values())
+        assert all(
+            re.search(r"no probed resolution gave \d+ or more clusters", r) for r in res.uncovered_targets.values()
+        )
         np.testing.assert_array_equal(est.labels_, np.full(12, -1))
 
     def test_cluster_range_up_to_n_cells(self):
@@ -334,10 +338,12 @@ class TestBadInput:
     def test_missing_graph_key_lists_available_keys(self):
         anndata = pytest.importorskip("anndata")
         A = _small_graph()
-        adata = anndata.AnnData(X=np.zeros((9, 1), dtype=np.float32),
-                                obsp={"distances": A.copy(), "knn": A.copy()})
-        with pytest.raises(KeyError, match=r"'connectivities' not found in adata\.obsp "
-                                           r"\(available keys: 'distances', 'knn'\).*neighbors"):
+        adata = anndata.AnnData(X=np.zeros((9, 1), dtype=np.float32), obsp={"distances": A.copy(), "knn": A.copy()})
+        with pytest.raises(
+            KeyError,
+            match=r"'connectivities' not found in adata\.obsp "
+            r"\(available keys: 'distances', 'knn'\).*neighbors",
+        ):
             scice.SCICE(cluster_range=(2, 3)).fit(adata)
         with pytest.raises(KeyError, match=r"'nope' not found.*available keys"):
             scice.SCICE(cluster_range=(2, 3), graph_key="nope").fit(adata)
@@ -452,8 +458,12 @@ class TestBadInput:
 
     @pytest.mark.parametrize(
         "resolution, error, match",
-        [([], ValueError, "resolution is empty"), ("0.1", TypeError, "resolution must be a number"),
-         ([0.1, "a"], TypeError, "resolution values must be real numbers"), (True, TypeError, "resolution")],
+        [
+            ([], ValueError, "resolution is empty"),
+            ("0.1", TypeError, "resolution must be a number"),
+            ([0.1, "a"], TypeError, "resolution values must be real numbers"),
+            (True, TypeError, "resolution"),
+        ],
         ids=["empty", "str", "list-str", "bool"],
     )
     def test_resolution_malformed(self, resolution, error, match):

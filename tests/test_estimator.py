@@ -15,11 +15,10 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
 import scice
+from conftest import blob_graph
 from scice import SCICE, SCICEResults
 from scice.strategies import ICScorer, RefineOptimizer
 from scice.testing import check_scorer
-
-from conftest import blob_graph
 
 
 # ---------------------------------------------------------------------------
@@ -66,7 +65,7 @@ def test_to_frame_and_consistent(pbmc_manual_fit):
     assert {"gamma", "ic", "ic_q05", "ic_q95", "n_partitions", "consistent"} <= set(frame.columns)
     threshold = float(np.median(res.ic))
     chosen = res.consistent(threshold)
-    assert chosen.tolist() == [k for k, ic in zip(res.n_cluster, res.ic) if ic < threshold]
+    assert chosen.tolist() == [k for k, ic in zip(res.n_cluster, res.ic, strict=False) if ic < threshold]
     assert res.consistent(1.0).size == 0
     with pytest.raises(KeyError, match="available counts"):
         res[10_000]
@@ -111,10 +110,8 @@ def test_one_cluster_is_never_the_best_unless_alone(pbmc):
 
 
 def test_modularity_objective_uses_resolution(pbmc):
-    low = SCICE(resolution=[0.3], objective_function="modularity", n_trials=4, n_bootstrap=5,
-                random_state=0).fit(pbmc)
-    high = SCICE(resolution=[3.0], objective_function="Modularity", n_trials=4, n_bootstrap=5,
-                 random_state=0).fit(pbmc)
+    low = SCICE(resolution=[0.3], objective_function="modularity", n_trials=4, n_bootstrap=5, random_state=0).fit(pbmc)
+    high = SCICE(resolution=[3.0], objective_function="Modularity", n_trials=4, n_bootstrap=5, random_state=0).fit(pbmc)
     cpm = SCICE(resolution=[0.3], objective_function="CPM", n_trials=4, n_bootstrap=5, random_state=0).fit(pbmc)
     assert low.results_.params["objective_function"] == "modularity"
     assert low.best_cluster_ < high.best_cluster_
@@ -122,8 +119,9 @@ def test_modularity_objective_uses_resolution(pbmc):
 
 
 def test_modularity_cluster_range(pbmc):
-    est = SCICE(cluster_range=(3, 5), objective_function="modularity", n_trials=5, n_bootstrap=10,
-                random_state=0).fit(pbmc)
+    est = SCICE(cluster_range=(3, 5), objective_function="modularity", n_trials=5, n_bootstrap=10, random_state=0).fit(
+        pbmc
+    )
     res = est.results_
     for k in (3, 4, 5):
         assert k in res.n_cluster.tolist() or res.uncovered_targets.get(k)
@@ -344,8 +342,13 @@ def test_target_status_names_the_target_whose_result_is_kept(pbmc):
     # Both targets take the same 4-cluster trial set: target 3's result is rekeyed to 4 and,
     # coming first with an equal IC, is the one kept; target 4 is covered, not returned.
     gamma4 = 2.2e-4
-    est = SCICE(cluster_range=(3, 4), n_trials=4, n_bootstrap=10, random_state=0,
-                optimizer=FixedGammaOptimizer({3: gamma4, 4: gamma4})).fit(pbmc)
+    est = SCICE(
+        cluster_range=(3, 4),
+        n_trials=4,
+        n_bootstrap=10,
+        random_state=0,
+        optimizer=FixedGammaOptimizer({3: gamma4, 4: gamma4}),
+    ).fit(pbmc)
     res = est.results_
     assert res.n_cluster.tolist() == [4] and res[4].source_target_cluster == 3
     status = res.target_diagnostics.set_index("target")["status"]

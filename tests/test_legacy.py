@@ -12,19 +12,52 @@ import pytest
 
 import scice
 from scice import ClusterResult, SCICEResults
-from scice.legacy import (FORMAT_VERSION, NewerFormatError, NotSciceResultsError, _results_from, from_legacy_dict,
-                          ragged_get, to_legacy_dict, write_uns)
+from scice.legacy import (
+    FORMAT_VERSION,
+    NewerFormatError,
+    NotSciceResultsError,
+    _results_from,
+    from_legacy_dict,
+    ragged_get,
+    to_legacy_dict,
+    write_uns,
+)
 
 anndata = pytest.importorskip("anndata")
 
 #: Every key the seed README / design brief names for ``adata.uns["scICE"]``.
 SEED_KEYS = [
-    "analysis_mode", "n_cluster", "source_target_cluster", "gamma", "ic", "ic_vec", "best_labels", "labels",
-    "mei", "n_iter", "consistent_clusters", "best_cluster", "best_resolution", "coverage_complete",
-    "search_coverage_complete", "uncovered_targets", "requested_cluster_range", "resolution_input",
-    "target_diagnostics", "resolution_search_diagnostics", "optimization_diagnostics", "resolution_diagnostics",
-    "parallel_layout", "min_cluster_size", "beta", "beta_supported", "beta_applied", "beta_support_reason",
-    "cluster_range_tested", "cell_names", "graph_key",
+    "analysis_mode",
+    "n_cluster",
+    "source_target_cluster",
+    "gamma",
+    "ic",
+    "ic_vec",
+    "best_labels",
+    "labels",
+    "mei",
+    "n_iter",
+    "consistent_clusters",
+    "best_cluster",
+    "best_resolution",
+    "coverage_complete",
+    "search_coverage_complete",
+    "uncovered_targets",
+    "requested_cluster_range",
+    "resolution_input",
+    "target_diagnostics",
+    "resolution_search_diagnostics",
+    "optimization_diagnostics",
+    "resolution_diagnostics",
+    "parallel_layout",
+    "min_cluster_size",
+    "beta",
+    "beta_supported",
+    "beta_applied",
+    "beta_support_reason",
+    "cluster_range_tested",
+    "cell_names",
+    "graph_key",
 ]
 
 
@@ -45,7 +78,7 @@ def assert_identical(a, b, path="results"):
     if isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape, (path, a.dtype, b.dtype, a.shape, b.shape)
         if a.dtype.kind == "O":
-            for i, (x, y) in enumerate(zip(a.ravel().tolist(), b.ravel().tolist())):
+            for i, (x, y) in enumerate(zip(a.ravel().tolist(), b.ravel().tolist(), strict=False)):
                 assert_identical(x, y, f"{path}[{i}]")
         else:
             assert np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"), path
@@ -58,7 +91,7 @@ def assert_identical(a, b, path="results"):
             assert_identical(a[k], b[k], f"{path}[{k!r}]")
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             assert_identical(x, y, f"{path}[{i}]")
     elif a is pd.NA:
         assert b is pd.NA, path
@@ -123,9 +156,17 @@ def _cluster(n_cluster, n_cells=6, n_boot=5, labels_max=None, source=-1, rng=Non
         best[-1] = labels_max
     parts = np.stack([np.roll(best, i) for i in range(n_part)])
     return ClusterResult(
-        n_cluster=n_cluster, gamma=float(1e-3 * n_cluster), ic=ic, ic_vec=rng.uniform(1, 1.1, n_boot),
-        best_labels=best, labelings=parts, frequencies=np.arange(1, n_part + 1, dtype=np.int64),
-        mei=rng.uniform(0.5, 1, n_cells), n_iter=12, source_target_cluster=source, trial_ic=ic + 0.001,
+        n_cluster=n_cluster,
+        gamma=float(1e-3 * n_cluster),
+        ic=ic,
+        ic_vec=rng.uniform(1, 1.1, n_boot),
+        best_labels=best,
+        labelings=parts,
+        frequencies=np.arange(1, n_part + 1, dtype=np.int64),
+        mei=rng.uniform(0.5, 1, n_cells),
+        n_iter=12,
+        source_target_cluster=source,
+        trial_ic=ic + 0.001,
     )
 
 
@@ -133,35 +174,56 @@ def _cluster(n_cluster, n_cells=6, n_boot=5, labels_max=None, source=-1, rng=Non
 def edge_results():
     """Hand-built results covering what a fit rarely produces."""
     names = np.array([f"cell-{i}" for i in range(6)], dtype=object)
-    diag = pd.DataFrame({
-        "target": np.array([2, 3, 7], dtype=np.int64),
-        "ok": [True, False, True],
-        "lower": [1e-5, np.nan, 2e-3],
-        "status": ["returned", "uncovered", ""],
-        "mixed": ["a", 1, None],
-        "maybe_bool": [True, None, False],
-        "cat": pd.Categorical(["u", "v", "u"]),
-        "small": np.array([1, 2, 3], dtype=np.int8),
-    })
+    diag = pd.DataFrame(
+        {
+            "target": np.array([2, 3, 7], dtype=np.int64),
+            "ok": [True, False, True],
+            "lower": [1e-5, np.nan, 2e-3],
+            "status": ["returned", "uncovered", ""],
+            "mixed": ["a", 1, None],
+            "maybe_bool": [True, None, False],
+            "cat": pd.Categorical(["u", "v", "u"]),
+            "small": np.array([1, 2, 3], dtype=np.int8),
+        }
+    )
     empty_rows = pd.DataFrame({"gamma": np.array([], dtype=np.float64), "status": np.array([], dtype=object)})
     return {
         "ragged_uncovered": SCICEResults(
-            clusters=(_cluster(2, n_boot=3, source=2), _cluster(4, n_boot=7, source=3, n_part=1, ic=1.0),
-                      _cluster(5, n_boot=5, source=5, n_part=3, ic=1.2)),
+            clusters=(
+                _cluster(2, n_boot=3, source=2),
+                _cluster(4, n_boot=7, source=3, n_part=1, ic=1.0),
+                _cluster(5, n_boot=5, source=5, n_part=3, ic=1.2),
+            ),
             analysis_mode="cluster_range",
             ic_threshold=1.05,
             requested_cluster_range=np.array([2, 3, 5, 7], dtype=np.int64),
-            uncovered_targets={3: "rekeyed: the result for target 3 has 4 clusters after the merge",
-                               7: "never bracketed by the search"},
+            uncovered_targets={
+                3: "rekeyed: the result for target 3 has 4 clusters after the merge",
+                7: "never bracketed by the search",
+            },
             search_coverage_complete=False,
             target_diagnostics=diag.set_axis(pd.Index([10, 20, 30]), axis=0),
             resolution_diagnostics=pd.DataFrame({"x": [1.0, 2.0]}, index=pd.Index(["r1", "r2"], dtype=object)),
             resolution_search_diagnostics=empty_rows,
-            parallel_layout={"n_workers": 2, "outer_workers": 2, "inner_workers": 1, "backend": "loky",
-                             "layout": "processes"},
-            params={"beta": 0.1, "min_cluster_size": 2, "graph_key": "distances", "random_state": None,
-                    "objective_function": "CPM", "np_scalar": np.float32(0.5), "flag": np.bool_(True),
-                    "pair": (1, 2), "names": ["a", "b"], "nested": {"x": None, "y": np.arange(3)}},
+            parallel_layout={
+                "n_workers": 2,
+                "outer_workers": 2,
+                "inner_workers": 1,
+                "backend": "loky",
+                "layout": "processes",
+            },
+            params={
+                "beta": 0.1,
+                "min_cluster_size": 2,
+                "graph_key": "distances",
+                "random_state": None,
+                "objective_function": "CPM",
+                "np_scalar": np.float32(0.5),
+                "flag": np.bool_(True),
+                "pair": (1, 2),
+                "names": ["a", "b"],
+                "nested": {"x": None, "y": np.arange(3)},
+            },
             cell_names=names,
             timings={"total_seconds": 1.5, "n_leiden_calls": 10},
         ),
@@ -172,8 +234,9 @@ def edge_results():
             uncovered_targets={2: "never bracketed", 3: "never bracketed"},
             search_coverage_complete=False,
         ),
-        "empty_manual_no_names": SCICEResults(clusters=(), analysis_mode="resolution",
-                                              resolution_input=np.array([0.1])),
+        "empty_manual_no_names": SCICEResults(
+            clusters=(), analysis_mode="resolution", resolution_input=np.array([0.1])
+        ),
         "many_labels_no_names": SCICEResults(
             clusters=(_cluster(3, n_cells=300, labels_max=200), _cluster(2, n_cells=300)),
             analysis_mode="resolution",
@@ -183,8 +246,15 @@ def edge_results():
     }
 
 
-CASES = ["pbmc_fit", "pbmc_manual_fit", "ragged_uncovered", "empty", "empty_manual_no_names",
-         "many_labels_no_names", "nullable"]
+CASES = [
+    "pbmc_fit",
+    "pbmc_manual_fit",
+    "ragged_uncovered",
+    "empty",
+    "empty_manual_no_names",
+    "many_labels_no_names",
+    "nullable",
+]
 
 
 @pytest.fixture(scope="module")
@@ -193,11 +263,13 @@ def all_results(request, edge_results):
     for name in CASES:
         if name == "nullable":
             # Kept apart from the == checks: deep_equal (hence ==) cannot compare pd.NA.
-            frame = pd.DataFrame({
-                "nullable_str": pd.array(["x", None, "z"], dtype="string"),
-                "nullable_int": pd.array([1, None, 3], dtype="Int64"),
-                "nullable_bool": pd.array([True, None, False], dtype="boolean"),
-            })
+            frame = pd.DataFrame(
+                {
+                    "nullable_str": pd.array(["x", None, "z"], dtype="string"),
+                    "nullable_int": pd.array([1, None, 3], dtype="Int64"),
+                    "nullable_bool": pd.array([True, None, False], dtype="boolean"),
+                }
+            )
             out[name] = dataclasses.replace(edge_results["ragged_uncovered"], optimization_diagnostics=frame)
         elif name in edge_results:
             out[name] = edge_results[name]
@@ -331,8 +403,10 @@ def test_manual_mode_keys(pbmc_manual_fit):
 def test_uncovered_targets_and_empty_results(edge_results):
     d = to_legacy_dict(edge_results["ragged_uncovered"])
     np.testing.assert_array_equal(d["uncovered_targets"], [3, 7])
-    assert list(d["uncovered_target_reasons"]) == ["rekeyed: the result for target 3 has 4 clusters after the merge",
-                                                   "never bracketed by the search"]
+    assert list(d["uncovered_target_reasons"]) == [
+        "rekeyed: the result for target 3 has 4 clusters after the merge",
+        "never bracketed by the search",
+    ]
     assert not d["coverage_complete"] and not d["search_coverage_complete"]
     np.testing.assert_array_equal(d["consistent_clusters"], [2, 4])  # ic_threshold=1.05
     assert d["graph_key"] == "distances"

@@ -32,7 +32,8 @@ def adata_with_results(pbmc_copy, pbmc_fit):
 
 def _threshold_lines(ax, threshold):
     return [
-        line for line in ax.get_lines()
+        line
+        for line in ax.get_lines()
         if np.allclose(line.get_ydata(), threshold) and mcolors.same_color(line.get_color(), THRESHOLD_COLOR)
     ]
 
@@ -69,7 +70,7 @@ def test_plot_ic_highlights_consistent_counts(pbmc_manual_fit):
     consistent = r.ic < threshold
     assert consistent.sum() == 1
     labels = ax.get_xticklabels()
-    for label, ok in zip(labels, consistent):
+    for label, ok in zip(labels, consistent, strict=False):
         expected = CONSISTENT_COLOR if ok else "black"
         assert mcolors.same_color(label.get_color(), expected), label.get_text()
     # the median diamonds carry the status colour, at the reported IC
@@ -89,8 +90,9 @@ def test_plot_ic_without_threshold(pbmc_manual_fit, threshold, tmp_path):
     """inf is the estimator's default ic_threshold (stored in the legacy dict); None means the same."""
     r = pbmc_manual_fit.results_
     fig, ax = scice.plot_ic(r, threshold=threshold)
-    assert _threshold_lines(ax, float("inf")) == [] and not [line for line in ax.get_lines()
-                                                              if line.get_linestyle() == "--"]
+    assert _threshold_lines(ax, float("inf")) == [] and not [
+        line for line in ax.get_lines() if line.get_linestyle() == "--"
+    ]
     lo, hi = ax.get_ylim()
     assert np.isfinite([lo, hi]).all() and lo < 1.0 and hi > r.ic.max()
     # no consistent/inconsistent colouring: every count in one colour, no status legend
@@ -127,8 +129,12 @@ def test_plot_ic_into_given_axes(pbmc_fit):
 
 
 def test_plot_ic_empty_and_uncovered(pbmc_fit):
-    empty = scice.SCICEResults(clusters=(), analysis_mode="cluster_range",
-                               requested_cluster_range=np.array([2, 3]), uncovered_targets={2: "x", 3: "y"})
+    empty = scice.SCICEResults(
+        clusters=(),
+        analysis_mode="cluster_range",
+        requested_cluster_range=np.array([2, 3]),
+        uncovered_targets={2: "x", 3: "y"},
+    )
     fig, ax = scice.plot_ic(empty)
     texts = [t.get_text() for t in ax.texts]
     assert "No cluster count was evaluated" in texts and any("2, 3" in t for t in texts)

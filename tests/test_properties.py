@@ -271,8 +271,8 @@ class TestECS:
     def test_matches_clusim_element_centric_similarity(self):
         """Independent reference: clusim's personalised-PageRank ECS (alpha = 0.9)."""
         pytest.importorskip("clusim")
-        from clusim.clustering import Clustering
         import clusim.sim as csim
+        from clusim.clustering import Clustering
 
         rng = np.random.default_rng(7)
         for n in (1, 2, 5, 40, 120):
@@ -463,7 +463,7 @@ class TestCellConsistency:
         # A cell whose cluster (as a set of cells) is the same in every partition scores 1.
         blocks = [_members(row.tolist()) for row in partitions]
         for c in range(n):
-            if len({frozenset(b[row[c]]) for b, row in zip(blocks, partitions.tolist())}) == 1:
+            if len({frozenset(b[row[c]]) for b, row in zip(blocks, partitions.tolist(), strict=False)}) == 1:
                 assert mei[c] == pytest.approx(1.0, abs=1e-12)
 
     @FAST
@@ -485,7 +485,7 @@ def _brute_effective(labels, m: int) -> int:
 def _cluster_weights(graph, labels) -> dict:
     """Total edge weight between each pair of distinct clusters (explicit loop over edges)."""
     w: dict = {}
-    for s, t, x in zip(graph.sources.tolist(), graph.targets.tolist(), graph.weights.tolist()):
+    for s, t, x in zip(graph.sources.tolist(), graph.targets.tolist(), graph.weights.tolist(), strict=False):
         a, b = int(labels[s]), int(labels[t])
         if a != b:
             w[(a, b)] = w.get((a, b), 0.0) + x
@@ -495,8 +495,7 @@ def _cluster_weights(graph, labels) -> dict:
 
 class TestMerge:
     @MEDIUM
-    @given(st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=30), min_size=1, max_size=5),
-           st.integers(1, 6))
+    @given(st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=30), min_size=1, max_size=5), st.integers(1, 6))
     def test_effective_counts_match_brute_force(self, rows, m):
         n = min(len(r) for r in rows)
         labelings_ = np.array([r[:n] for r in rows], dtype=np.int64)
@@ -616,8 +615,11 @@ def _scalars(text):
 
 
 def _mappings(text, keys):
-    leaf = st.one_of(_scalars(text), st.lists(st.integers(-1000, 1000), max_size=4),
-                     st.lists(st.floats(allow_nan=False, width=64), max_size=4))
+    leaf = st.one_of(
+        _scalars(text),
+        st.lists(st.integers(-1000, 1000), max_size=4),
+        st.lists(st.floats(allow_nan=False, width=64), max_size=4),
+    )
     return st.dictionaries(keys, st.one_of(leaf, st.dictionaries(keys, leaf, max_size=3)), max_size=4)
 
 
@@ -626,11 +628,17 @@ def _frames(draw, n_rows, text):
     if draw(st.booleans()) and n_rows == 0:
         return pd.DataFrame()
     columns = {}
-    for name in draw(st.lists(st.sampled_from(["target", "gamma", "ic", "status", "bracketed", "reason", "mixed"]),
-                              unique=True, max_size=5)):
+    for name in draw(
+        st.lists(
+            st.sampled_from(["target", "gamma", "ic", "status", "bracketed", "reason", "mixed"]),
+            unique=True,
+            max_size=5,
+        )
+    ):
         if name == "target":
-            columns[name] = np.array(draw(st.lists(st.integers(-1, 50), min_size=n_rows, max_size=n_rows)),
-                                     dtype=np.int64)
+            columns[name] = np.array(
+                draw(st.lists(st.integers(-1, 50), min_size=n_rows, max_size=n_rows)), dtype=np.int64
+            )
         elif name in ("gamma", "ic"):
             columns[name] = np.array(draw(st.lists(_FLOATS, min_size=n_rows, max_size=n_rows)), dtype=np.float64)
         elif name == "bracketed":
@@ -638,9 +646,15 @@ def _frames(draw, n_rows, text):
         elif name in ("status", "reason"):
             columns[name] = draw(st.lists(text, min_size=n_rows, max_size=n_rows))
         else:  # an object column mixing ints, floats, strings and None (JSON-encoded)
-            values = draw(st.lists(st.one_of(st.none(), st.integers(-100, 100), text,
-                                             st.floats(allow_nan=False, allow_infinity=False)),
-                                   min_size=n_rows, max_size=n_rows))
+            values = draw(
+                st.lists(
+                    st.one_of(
+                        st.none(), st.integers(-100, 100), text, st.floats(allow_nan=False, allow_infinity=False)
+                    ),
+                    min_size=n_rows,
+                    max_size=n_rows,
+                )
+            )
             col = np.empty(n_rows, dtype=object)
             col[:] = values
             columns[name] = col
@@ -657,20 +671,23 @@ def scice_results(draw, text=_TEXT, keys=_TEXT):
     for n_cluster in draw(st.lists(st.integers(1, 40), unique=True, max_size=4)):
         n_unique = draw(st.integers(1, 4))
         labelings_ = np.stack([draw(labelings(n=n_cells)) % 100 for _ in range(n_unique)])
-        clusters.append(ClusterResult(
-            n_cluster=n_cluster,
-            gamma=draw(st.floats(1e-9, 10.0)),
-            ic=draw(st.one_of(st.floats(1.0, 3.0), st.just(float("inf")))),
-            ic_vec=np.array(draw(st.lists(st.one_of(st.floats(1.0, 3.0), st.just(float("inf"))), max_size=12))),
-            best_labels=(draw(labelings(n=n_cells)) % 100).astype(draw(int_dtype)),
-            labelings=labelings_.astype(draw(int_dtype)),
-            frequencies=np.array(draw(st.lists(st.integers(1, 30), min_size=n_unique, max_size=n_unique)),
-                                 dtype=np.int64),
-            mei=np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n_cells, max_size=n_cells))),
-            n_iter=draw(st.integers(0, 1000)),
-            source_target_cluster=draw(st.integers(-1, 40)),
-            trial_ic=draw(st.floats(1.0, 5.0)),
-        ))
+        clusters.append(
+            ClusterResult(
+                n_cluster=n_cluster,
+                gamma=draw(st.floats(1e-9, 10.0)),
+                ic=draw(st.one_of(st.floats(1.0, 3.0), st.just(float("inf")))),
+                ic_vec=np.array(draw(st.lists(st.one_of(st.floats(1.0, 3.0), st.just(float("inf"))), max_size=12))),
+                best_labels=(draw(labelings(n=n_cells)) % 100).astype(draw(int_dtype)),
+                labelings=labelings_.astype(draw(int_dtype)),
+                frequencies=np.array(
+                    draw(st.lists(st.integers(1, 30), min_size=n_unique, max_size=n_unique)), dtype=np.int64
+                ),
+                mei=np.array(draw(st.lists(st.floats(0.0, 1.0), min_size=n_cells, max_size=n_cells))),
+                n_iter=draw(st.integers(0, 1000)),
+                source_target_cluster=draw(st.integers(-1, 40)),
+                trial_ic=draw(st.floats(1.0, 5.0)),
+            )
+        )
     mode = draw(st.sampled_from(["cluster_range", "resolution"]))
     targets = np.array(sorted(draw(st.sets(st.integers(2, 60), min_size=1, max_size=6))), dtype=np.int64)
     uncovered = {int(k): draw(text) for k in draw(st.sets(st.integers(2, 60), max_size=4))}
@@ -679,8 +696,9 @@ def scice_results(draw, text=_TEXT, keys=_TEXT):
         analysis_mode=mode,
         ic_threshold=draw(st.one_of(st.just(float("inf")), st.floats(1.0, 2.0))),
         requested_cluster_range=targets if mode == "cluster_range" else None,
-        resolution_input=(np.array(draw(st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=4)))
-                          if mode == "resolution" else None),
+        resolution_input=(
+            np.array(draw(st.lists(st.floats(1e-6, 1.0), min_size=1, max_size=4))) if mode == "resolution" else None
+        ),
         uncovered_targets=uncovered,
         search_coverage_complete=draw(st.booleans()),
         target_diagnostics=draw(_frames(draw(st.integers(0, 5)), text)),
@@ -704,7 +722,7 @@ class TestLegacyRoundTrip:
         decoded = from_legacy_dict(encoded)
         assert decoded == results
         # == compares arrays by dtype kind; the exact dtypes and dict key order survive too.
-        for a, b in zip(results.clusters, decoded.clusters):
+        for a, b in zip(results.clusters, decoded.clusters, strict=False):
             for name in ("ic_vec", "best_labels", "labelings", "frequencies", "mei"):
                 assert getattr(a, name).dtype == getattr(b, name).dtype, name
         for name in ("params", "parallel_layout", "timings"):

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 import scice._estimator as estimator_module
+from conftest import blob_graph
 from scice import SCICE
 from scice._pipeline import TaskFailedError
 from scice.strategies import ProcessLayout, RefineOptimizer
-
-from conftest import blob_graph
 
 
 class FailingOptimizer(RefineOptimizer):
@@ -56,8 +55,7 @@ def test_worker_exception_names_the_target_and_keeps_no_results(pbmc):
 
 
 def test_killed_worker_is_one_clear_error(pbmc):
-    est = SCICE(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0, n_jobs=2,
-                layout=KillingLayout())
+    est = SCICE(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0, n_jobs=2, layout=KillingLayout())
     with pytest.raises(TaskFailedError, match=r"a worker failed \(TerminatedWorkerError.*unfinished: target \d"):
         est.fit(pbmc)
     assert not hasattr(est, "results_")
@@ -234,8 +232,15 @@ class _Waiting(ProcessLayout):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_interrupt_during_tasks_stops_local_workers_at_once(pbmc):
-    est = SCICE(cluster_range=(2, 6), n_trials=6, n_bootstrap=10, random_state=0, n_jobs=2,
-                optimizer=InterruptInTask(), layout=_Waiting())
+    est = SCICE(
+        cluster_range=(2, 6),
+        n_trials=6,
+        n_bootstrap=10,
+        random_state=0,
+        n_jobs=2,
+        optimizer=InterruptInTask(),
+        layout=_Waiting(),
+    )
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         est.fit(pbmc)

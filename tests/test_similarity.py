@@ -140,7 +140,7 @@ def test_bootstrap_reuses_s_and_matches_direct_resampling():
     assert ics.shape == (40,) and np.all(ics >= 1.0)
     # Replay the same draws and compute each IC from the resampled labelings directly.
     draws = np.random.default_rng(123).integers(0, trials.shape[0], size=(40, trials.shape[0]))
-    for d, value in zip(draws, ics):
+    for d, value in zip(draws, ics, strict=False):
         assert abs(value - brute_ic(trials[d])) < 1e-12
 
 

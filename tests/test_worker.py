@@ -17,8 +17,10 @@ from scice.strategies import ProcessLayout, SerialLayout
 
 
 def test_worker_module_imports_no_heavy_dependencies():
-    code = ("import sys, scice._worker; "
-            "print(sorted(m for m in ('sklearn', 'pandas', 'anndata', 'scipy', 'scanpy') if m in sys.modules))")
+    code = (
+        "import sys, scice._worker; "
+        "print(sorted(m for m in ('sklearn', 'pandas', 'anndata', 'scipy', 'scanpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -27,17 +29,27 @@ def test_pool_workers_skip_igraphs_matplotlib_import():
     """igraph imports matplotlib.pyplot when it is installed (~0.5 s of a worker's start);
     scice's own pool workers load igraph without it, and matplotlib stays importable."""
     pytest.importorskip("matplotlib")
-    code = ("import sys, scice._worker, igraph; had = 'matplotlib' in sys.modules; "
-            "g = igraph.Graph.Ring(6); g.community_leiden(objective_function='CPM', resolution=0.1); "
-            "import matplotlib; print(had, matplotlib.__name__)")
+    code = (
+        "import sys, scice._worker, igraph; had = 'matplotlib' in sys.modules; "
+        "g = igraph.Graph.Ring(6); g.community_leiden(objective_function='CPM', resolution=0.1); "
+        "import matplotlib; print(had, matplotlib.__name__)"
+    )
     env = {**os.environ, **_worker.WORKER_ENV}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.split() == ["False", "matplotlib"]
     layout = ProcessLayout()
     with layout.session(2):
-        seen = layout.map(eval, [("(__import__('scice._worker') and None, __import__('os').environ.get('SCICE_WORKER'), "
-                                  "'igraph' in __import__('sys').modules, 'matplotlib' in __import__('sys').modules)",)] * 4,
-                          2)
+        seen = layout.map(
+            eval,
+            [
+                (
+                    "(__import__('scice._worker') and None, __import__('os').environ.get('SCICE_WORKER'), "
+                    "'igraph' in __import__('sys').modules, 'matplotlib' in __import__('sys').modules)",
+                )
+            ]
+            * 4,
+            2,
+        )
     assert set(seen) == {(None, "1", True, False)}
 
 
@@ -65,7 +77,7 @@ def test_chunked_runner_equals_local_runner(blobs):
     # refinement from the same start, several requests dispatched together
     starts = [local.run(g, seeds, 2, 0.1) for g in (0.02, 0.08)]
     reqs = [TrialRequest(s.gamma, seeds + 1, 2, 0.1, start=s) for s in starts]
-    for x, y in zip(local.run_many(reqs), chunked.run_many(reqs)):
+    for x, y in zip(local.run_many(reqs), chunked.run_many(reqs), strict=False):
         assert np.array_equal(x.labelings, y.labelings) and x.n_iterations == y.n_iterations == 4
     assert chunked.stats()["n_chunks"] == 3 + 6 and local.stats()["n_chunks"] == 0
 
@@ -79,7 +91,7 @@ def test_runner_is_thread_safe_and_caches(blobs, n_threads):
     expected = [TrialRunner(graph, LeidenConfig()).run(g, seeds, 3, 0.1).labelings for g in gammas]
     with ThreadPoolExecutor(n_threads) as pool:
         got = list(pool.map(lambda g: runner.run(g, seeds, 3, 0.1).labelings, gammas))
-    assert all(np.array_equal(x, y) for x, y in zip(got, expected))
+    assert all(np.array_equal(x, y) for x, y in zip(got, expected, strict=False))
     stats = runner.stats()
     assert stats["n_leiden_calls"] + 5 * stats["n_cache_hits"] == 5 * len(gammas)
 

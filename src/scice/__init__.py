@@ -1,4 +1,4 @@
-"""scice: which clusterings of a single-cell graph can you trust?
+"""scice: which clusterings of a single-cell graph can you trust.
 
 The inconsistency coefficient (IC) of repeated Leiden clustering, after scICE.
 

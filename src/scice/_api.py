@@ -136,21 +136,29 @@ class _CappedProcessLayout(ProcessLayout):
         As in :class:`~scice.strategies.ProcessLayout`.
     """
 
-    def __init__(self, outer_workers: int | None = None, inner_workers: int | None = None,
-                 inner_min_edges: int = 1_000, tasks_per_worker: int = 2, batch_size: int | str = 1):
-        super().__init__(inner_min_edges=inner_min_edges, tasks_per_worker=tasks_per_worker,
-                         batch_size=batch_size)
+    def __init__(
+        self,
+        outer_workers: int | None = None,
+        inner_workers: int | None = None,
+        inner_min_edges: int = 1_000,
+        tasks_per_worker: int = 2,
+        batch_size: int | str = 1,
+    ):
+        super().__init__(inner_min_edges=inner_min_edges, tasks_per_worker=tasks_per_worker, batch_size=batch_size)
         self.outer_workers = outer_workers
         self.inner_workers = inner_workers
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
         info = super().resolve(n_jobs, n_tasks, n_vertices, n_edges)
-        outer = info.outer_workers if self.outer_workers is None else max(1, min(info.outer_workers,
-                                                                                  self.outer_workers))
-        inner = info.inner_workers if self.inner_workers is None else max(1, min(info.inner_workers,
-                                                                                 self.inner_workers))
-        return LayoutInfo(n_workers=info.n_workers, outer_workers=outer, inner_workers=inner,
-                          backend=info.backend, layout=info.layout)
+        outer = (
+            info.outer_workers if self.outer_workers is None else max(1, min(info.outer_workers, self.outer_workers))
+        )
+        inner = (
+            info.inner_workers if self.inner_workers is None else max(1, min(info.inner_workers, self.inner_workers))
+        )
+        return LayoutInfo(
+            n_workers=info.n_workers, outer_workers=outer, inner_workers=inner, backend=info.backend, layout=info.layout
+        )
 
 
 def _check_cap(value: Any, name: str) -> int | None:
@@ -263,15 +271,19 @@ def scice_clustering(
     outer_cap = _check_cap(outer_workers, "outer_workers")
     inner_cap = _check_cap(inner_workers, "inner_workers")
     if scratch_dir is not None and not os.path.isdir(scratch_dir):
-        raise ValueError(f"scratch_dir {str(scratch_dir)!r} is not an existing folder; create it first or leave "
-                         "scratch_dir=None.")
+        raise ValueError(
+            f"scratch_dir {str(scratch_dir)!r} is not an existing folder; create it first or leave scratch_dir=None."
+        )
     layout: Any = "auto"
     if outer_cap is not None or inner_cap is not None:
         if n_workers == 1:
             warnings.warn(
                 "outer_workers/inner_workers cap a pool of worker processes, and n_workers=1 runs everything in "
                 "this process (the default; the legacy tool's was 10): set n_workers, e.g. n_workers=-1 for all "
-                "cores.", UserWarning, stacklevel=2)
+                "cores.",
+                UserWarning,
+                stacklevel=2,
+            )
         else:
             layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)
     est = SCICE(

@@ -56,8 +56,10 @@ class Checkpoint:
             try:
                 found = json.loads(manifest.read_text())
             except (OSError, ValueError) as err:
-                raise ValueError(f"checkpoint manifest {str(manifest)!r} is unreadable ({err}); "
-                                 "delete the folder or pass another checkpoint path.") from err
+                raise ValueError(
+                    f"checkpoint manifest {str(manifest)!r} is unreadable ({err}); "
+                    "delete the folder or pass another checkpoint path."
+                ) from err
             if found.get("fingerprint") != fingerprint or found.get("format") != _FORMAT:
                 raise ValueError(
                     f"checkpoint={str(self.path)!r} belongs to a different run (graph, parameters, strategies "

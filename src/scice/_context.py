@@ -97,14 +97,16 @@ class SearchContext:
         """Run ``n_trials`` seeded trials at ``gamma``; return (and record) the probe."""
         return self.probe_many([gamma], n_trials, n_iterations, beta)[0]
 
-    def probe_many(self, gammas: list[float], n_trials: int = 10, n_iterations: int = 3,
-                   beta: float = 0.01) -> list[Probe]:
+    def probe_many(
+        self, gammas: list[float], n_trials: int = 10, n_iterations: int = 3, beta: float = 0.01
+    ) -> list[Probe]:
         """:meth:`probe` at several resolutions at once (their trials run side by side)."""
         if n_trials > self._seeds.probe.size:
             raise ValueError(f"A probe can use at most {self._seeds.probe.size} trials, got {n_trials}.")
         seeds = self._seeds.probe[:n_trials]
         trial_sets = self._runner.run_many(
-            [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas])
+            [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas]
+        )
         out = []
         for trial_set in trial_sets:
             t0 = time.perf_counter()
@@ -186,8 +188,9 @@ class OptimizeContext:
     def refine_all(self, trial_sets: list[TrialSet], round_index: int, n_iterations: int = 2) -> list[TrialSet]:
         """:meth:`refine` for several trial sets at once (their trials are dispatched together)."""
         requests = [
-            TrialRequest(ts.gamma, self._seeds.refine_seeds(round_index, ts.n_trials), int(n_iterations), self.beta,
-                         start=ts)
+            TrialRequest(
+                ts.gamma, self._seeds.refine_seeds(round_index, ts.n_trials), int(n_iterations), self.beta, start=ts
+            )
             for ts in trial_sets
         ]
         return self._runner.run_many(requests)

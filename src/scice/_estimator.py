@@ -17,11 +17,11 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.utils import check_random_state
 
 from . import _validation as V
+from ._checkpoint import Checkpoint, run_fingerprint
 from ._context import RunSeeds, SearchContext
 from ._graph import GraphData, graph_from_input
 from ._leiden import LeidenConfig, TrialRunner, WorkerError
 from ._logging import logger, progress_logging
-from ._checkpoint import Checkpoint, run_fingerprint
 from ._memory import available_memory, estimate_run_bytes, format_bytes
 from ._pipeline import RunSpec, TaskFailedError, TaskResult, describe_task, evaluate_task
 from ._results import SCICEResults
@@ -268,11 +268,11 @@ class SCICE(ClusterMixin, BaseEstimator):
             "max_iterations": V.check_int(self.max_iterations, "max_iterations", min_value=0),
             "beta": V.check_real(self.beta, "beta", min_value=0.0, min_inclusive=False),
             "ic_threshold": V.check_real(self.ic_threshold, "ic_threshold", min_value=1.0, allow_inf=True),
-            "remove_threshold": V.check_real(self.remove_threshold, "remove_threshold", min_value=1.0,
-                                             allow_inf=True),
+            "remove_threshold": V.check_real(self.remove_threshold, "remove_threshold", min_value=1.0, allow_inf=True),
             "min_cluster_size": V.check_int(self.min_cluster_size, "min_cluster_size", min_value=1),
-            "resolution_tolerance": V.check_real(self.resolution_tolerance, "resolution_tolerance",
-                                                 min_value=0.0, min_inclusive=False),
+            "resolution_tolerance": V.check_real(
+                self.resolution_tolerance, "resolution_tolerance", min_value=0.0, min_inclusive=False
+            ),
             "n_jobs": int(joblib.effective_n_jobs(n_jobs)),
             "check_memory": bool(self.check_memory),
         }
@@ -334,29 +334,59 @@ class SCICE(ClusterMixin, BaseEstimator):
         ckpt = self._open_checkpoint(graph, p, targets, resolutions, strategies)
         verbose = bool(self.verbose)
         if verbose:
-            logger.info("scice: %d cells, %d edges, %s mode; %s layout, %d worker(s) (%d outer x %d inner), "
-                        "backend %s", graph.n_vertices, graph.n_edges, p["mode"].replace("_", " "),
-                        layout_info.layout, layout_info.n_workers, layout_info.outer_workers,
-                        layout_info.inner_workers, layout_info.backend)
+            logger.info(
+                "scice: %d cells, %d edges, %s mode; %s layout, %d worker(s) (%d outer x %d inner), backend %s",
+                graph.n_vertices,
+                graph.n_edges,
+                p["mode"].replace("_", " "),
+                layout_info.layout,
+                layout_info.n_workers,
+                layout_info.outer_workers,
+                layout_info.inner_workers,
+                layout_info.backend,
+            )
 
-        timings: dict[str, float] = {"n_leiden_calls": 0, "n_cache_hits": 0, "leiden_seconds": 0.0,
-                                     "scoring_seconds": 0.0, "n_probes": 0}
+        timings: dict[str, float] = {
+            "n_leiden_calls": 0,
+            "n_cache_hits": 0,
+            "leiden_seconds": 0.0,
+            "scoring_seconds": 0.0,
+            "n_probes": 0,
+        }
         # Every Leiden trial of the fit (search and tasks) goes through one runner,
         # which splits trial sets into chunks for the layout's workers.
-        runner = TrialRunner(graph, leiden, layout=strategies["layout"], n_chunks=layout_info.inner_workers,
-                             n_workers=layout_info.pool_workers)
+        runner = TrialRunner(
+            graph,
+            leiden,
+            layout=strategies["layout"],
+            n_chunks=layout_info.inner_workers,
+            n_workers=layout_info.pool_workers,
+        )
         with strategies["layout"].session(layout_info.pool_workers):
             try:
-                return self._fit_with_runner(p, graph, strategies, targets, resolutions, seeds, runner,
-                                             layout_info, ckpt, timings, t_start, verbose)
+                return self._fit_with_runner(
+                    p,
+                    graph,
+                    strategies,
+                    targets,
+                    resolutions,
+                    seeds,
+                    runner,
+                    layout_info,
+                    ckpt,
+                    timings,
+                    t_start,
+                    verbose,
+                )
             except BaseException:
                 runner.abort()  # e.g. Ctrl-C during the search: end its running chunks
                 raise
             finally:
                 runner.stop()
 
-    def _fit_with_runner(self, p, graph, strategies, targets, resolutions, seeds, runner, layout_info, ckpt,
-                         timings, t_start, verbose) -> SCICE:
+    def _fit_with_runner(
+        self, p, graph, strategies, targets, resolutions, seeds, runner, layout_info, ckpt, timings, t_start, verbose
+    ) -> SCICE:
         search = None
         t_search = time.perf_counter()
         if targets is not None:
@@ -377,11 +407,17 @@ class SCICE(ClusterMixin, BaseEstimator):
             stats = context.stats()
             for key in ("scoring_seconds", "n_probes"):
                 timings[key] += stats[key]
-            tasks = [Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
-                     for k, (lo, hi) in sorted(search.intervals.items())]
+            tasks = [
+                Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
+                for k, (lo, hi) in sorted(search.intervals.items())
+            ]
             if verbose:
-                logger.info("scice: search used %d probes; %d of %d targets bracketed", stats["n_probes"],
-                            len(tasks), len(targets))
+                logger.info(
+                    "scice: search used %d probes; %d of %d targets bracketed",
+                    stats["n_probes"],
+                    len(tasks),
+                    len(targets),
+                )
         else:
             tasks = [Task(key=i, gamma=float(g)) for i, g in enumerate(resolutions)]
         timings["search_seconds"] = time.perf_counter() - t_search
@@ -406,10 +442,11 @@ class SCICE(ClusterMixin, BaseEstimator):
                     outcomes[i] = saved
         resumed = [i for i, o in enumerate(outcomes) if o is not None]
         timings["n_tasks_resumed"] = len(resumed)
-        pending = [i for i in _dispatch_order(tasks, search.probes if search is not None else None)
-                   if outcomes[i] is None]
+        pending = [
+            i for i in _dispatch_order(tasks, search.probes if search is not None else None) if outcomes[i] is None
+        ]
         ran = self._run_tasks(graph, [tasks[i] for i in pending], spec, runner, layout_info, verbose, ckpt)
-        for i, o in zip(pending, ran):
+        for i, o in zip(pending, ran, strict=False):
             outcomes[i] = o
         timings["optimize_seconds"] = time.perf_counter() - t_opt
         timings["task_seconds"] = 0.0
@@ -444,12 +481,24 @@ class SCICE(ClusterMixin, BaseEstimator):
             self.best_cluster_ = best.n_cluster
             self.best_resolution_ = best.gamma
         if verbose:
-            logger.info("scice: done in %.2f s; counts %s, best %s", timings["total_seconds"],
-                        results.n_cluster.tolist(), self.best_cluster_)
+            logger.info(
+                "scice: done in %.2f s; counts %s, best %s",
+                timings["total_seconds"],
+                results.n_cluster.tolist(),
+                self.best_cluster_,
+            )
         return self
 
-    def _run_tasks(self, graph: GraphData, tasks: list[Task], spec: RunSpec, runner: TrialRunner, layout_info,
-                   verbose: bool, ckpt: Checkpoint | None = None) -> list[TaskResult]:
+    def _run_tasks(
+        self,
+        graph: GraphData,
+        tasks: list[Task],
+        spec: RunSpec,
+        runner: TrialRunner,
+        layout_info,
+        verbose: bool,
+        ckpt: Checkpoint | None = None,
+    ) -> list[TaskResult]:
         """Evaluate ``tasks`` (in dispatch order); results come back in the same order."""
         if not tasks:
             return []
@@ -467,14 +516,16 @@ class SCICE(ClusterMixin, BaseEstimator):
             if bar is not None:
                 bar.update(1)
             if verbose:
-                found = "no result" if result.result is None else (
-                    f"{result.result.n_cluster} clusters, IC {result.result.ic:.4f}")
+                found = (
+                    "no result"
+                    if result.result is None
+                    else (f"{result.result.n_cluster} clusters, IC {result.result.ic:.4f}")
+                )
                 logger.info("scice: %s done: %s", describe_task(result.task), found)
 
         def own_spec() -> RunSpec:
             # Each task gets its own copy of the strategies: tasks may run side by side.
-            return dataclasses.replace(spec, optimizer=copy.deepcopy(spec.optimizer),
-                                       scorer=copy.deepcopy(spec.scorer))
+            return dataclasses.replace(spec, optimizer=copy.deepcopy(spec.optimizer), scorer=copy.deepcopy(spec.scorer))
 
         out: list[TaskResult] = [None] * len(tasks)  # type: ignore[list-item]
         try:
@@ -487,8 +538,9 @@ class SCICE(ClusterMixin, BaseEstimator):
                 # chunks go to the workers through the runner. Tasks start in order.
                 pool = ThreadPoolExecutor(max_workers=layout_info.outer_workers, thread_name_prefix="scice-task")
                 try:
-                    futures = {pool.submit(evaluate_task, graph, task, own_spec(), runner): i
-                               for i, task in enumerate(tasks)}
+                    futures = {
+                        pool.submit(evaluate_task, graph, task, own_spec(), runner): i for i, task in enumerate(tasks)
+                    }
                     for future in as_completed(futures):
                         i = futures[future]
                         out[i] = future.result()
@@ -515,25 +567,28 @@ class SCICE(ClusterMixin, BaseEstimator):
     def _check_memory(self, graph: GraphData, p: dict, optimizer: Any, layout_info) -> None:
         n_steps = int(getattr(optimizer, "n_steps", 11))
         workers = layout_info.pool_workers
-        need = estimate_run_bytes(graph.n_vertices, graph.n_edges, p["n_trials"], n_steps, workers,
-                                  layout_info.outer_workers)
+        need = estimate_run_bytes(
+            graph.n_vertices, graph.n_edges, p["n_trials"], n_steps, workers, layout_info.outer_workers
+        )
         have = available_memory()
         if have is None:
             return
-        on_workers = (f" + {workers} worker(s) x {format_bytes(need['per_worker'])} (each holds the graph)"
-                      if workers > 1 else "")
+        on_workers = (
+            f" + {workers} worker(s) x {format_bytes(need['per_worker'])} (each holds the graph)" if workers > 1 else ""
+        )
         detail = (
             f"about {format_bytes(need['total'])} (this process {format_bytes(need['parent'])}: the graph plus, "
             f"for {layout_info.outer_workers} target(s) at a time, {n_steps} resolutions x {p['n_trials']} trials x "
             f"{graph.n_vertices} cells of labels{on_workers}), and {format_bytes(have)} is available"
         )
-        advice = ("Lower n_jobs (each worker holds its own copy of the graph), n_trials or optimizer__n_steps, "
-                  "or free memory; check_memory=False skips this check.")
+        advice = (
+            "Lower n_jobs (each worker holds its own copy of the graph), n_trials or optimizer__n_steps, "
+            "or free memory; check_memory=False skips this check."
+        )
         if need["total"] > have:
             raise MemoryError(f"This run needs {detail}. {advice}")
         if need["total"] > 0.5 * have:
-            warnings.warn(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning,
-                          stacklevel=3)
+            warnings.warn(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning, stacklevel=3)
 
     def _open_checkpoint(self, graph: GraphData, p: dict, targets, resolutions, strategies) -> Checkpoint | None:
         if self.checkpoint is None:
@@ -542,8 +597,7 @@ class SCICE(ClusterMixin, BaseEstimator):
             raise TypeError(f"checkpoint must be a folder path, got {type(self.checkpoint).__name__}.")
         if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
             raise ValueError(
-                "checkpoint needs an integer random_state (e.g. random_state=0): resuming must replay the "
-                "same seeds."
+                "checkpoint needs an integer random_state (e.g. random_state=0): resuming must replay the same seeds."
             )
         from importlib.metadata import PackageNotFoundError, version
 
@@ -559,9 +613,12 @@ class SCICE(ClusterMixin, BaseEstimator):
             "params": {k: v for k, v in p.items() if k not in ("n_jobs", "check_memory")},
             "random_state": int(self.random_state),
             "strategies": {
-                name: [type(obj).__module__ + "." + type(obj).__qualname__,
-                       {k: repr(v) for k, v in sorted(obj.get_params(deep=True).items())}]
-                for name, obj in strategies.items() if name != "layout"
+                name: [
+                    type(obj).__module__ + "." + type(obj).__qualname__,
+                    {k: repr(v) for k, v in sorted(obj.get_params(deep=True).items())},
+                ]
+                for name, obj in strategies.items()
+                if name != "layout"
             },
         }
         return Checkpoint(self.checkpoint, run_fingerprint(parts))
@@ -601,33 +658,40 @@ class SCICE(ClusterMixin, BaseEstimator):
                 for row in o.diagnostics:
                     optimization_rows.append(row)
             else:
-                resolution_rows.append({
-                    "resolution_index": t.key,
-                    "gamma": t.gamma,
-                    "median_count": o.diagnostics[0]["median_count"] if o.diagnostics else np.nan,
-                    "trial_ic": o.result.trial_ic if o.result is not None else np.nan,
-                    "n_cluster": -1 if n_final is None else n_final,
-                    "ic": ic,
-                    "status": status,
-                })
+                resolution_rows.append(
+                    {
+                        "resolution_index": t.key,
+                        "gamma": t.gamma,
+                        "median_count": o.diagnostics[0]["median_count"] if o.diagnostics else np.nan,
+                        "trial_ic": o.result.trial_ic if o.result is not None else np.nan,
+                        "n_cluster": -1 if n_final is None else n_final,
+                        "ic": ic,
+                        "status": status,
+                    }
+                )
         if targets is not None:
             by_target = {o.task.target: o for o in outcomes}
             for k in targets.tolist():
                 o = by_target.get(k)
                 lo, hi = search.intervals.get(k, (np.nan, np.nan)) if search else (np.nan, np.nan)
-                target_rows.append({
-                    "target": k,
-                    "lower": lo,
-                    "upper": hi,
-                    "bracketed": k in search.intervals,
-                    "n_cluster": -1 if o is None or o.result is None else o.result.n_cluster,
-                    "ic": np.nan if o is None or o.result is None else o.result.ic,
-                    # "returned": this target's own result is the one kept for count k;
-                    # "covered": another target's result has k clusters.
-                    "status": ("returned" if o is not None and by_count.get(k) is o
-                               else ("covered" if k in final_counts else "uncovered")),
-                    "reason": "" if k in final_counts else uncovered.get(k, ""),
-                })
+                target_rows.append(
+                    {
+                        "target": k,
+                        "lower": lo,
+                        "upper": hi,
+                        "bracketed": k in search.intervals,
+                        "n_cluster": -1 if o is None or o.result is None else o.result.n_cluster,
+                        "ic": np.nan if o is None or o.result is None else o.result.ic,
+                        # "returned": this target's own result is the one kept for count k;
+                        # "covered": another target's result has k clusters.
+                        "status": (
+                            "returned"
+                            if o is not None and by_count.get(k) is o
+                            else ("covered" if k in final_counts else "uncovered")
+                        ),
+                        "reason": "" if k in final_counts else uncovered.get(k, ""),
+                    }
+                )
         uncovered = {k: v for k, v in sorted(uncovered.items()) if targets is not None and k not in final_counts}
         params = {
             "objective_function": p["objective"],

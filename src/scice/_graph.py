@@ -85,8 +85,7 @@ def _extract_matrix(data: object, graph_key: str) -> tuple[sp.csr_matrix, np.nda
         csr = sp.csr_matrix(matrix)
     else:
         raise TypeError(
-            "Expected an AnnData object or a square scipy.sparse adjacency matrix, "
-            f"got {type(data).__name__}."
+            f"Expected an AnnData object or a square scipy.sparse adjacency matrix, got {type(data).__name__}."
         )
     return csr, names
 

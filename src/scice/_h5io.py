@@ -238,7 +238,7 @@ def _read_csr_head(group: Mapping[str, Any], n_obs: int, n_cols: int, max_block_
             keep = idx < n_cols
             if keep.any():
                 dat = np.asarray(data_ds[start:stop])[keep]
-                rows = np.repeat(np.arange(row, stop_row), np.diff(indptr[row:stop_row + 1]))[keep]
+                rows = np.repeat(np.arange(row, stop_row), np.diff(indptr[row : stop_row + 1]))[keep]
                 counts += np.bincount(rows, minlength=n_obs)
                 out_indices.append(idx[keep])
                 out_data.append(dat)

@@ -113,8 +113,15 @@ class TrialRunner:
         process.
     """
 
-    def __init__(self, graph: GraphData, config: LeidenConfig, cache_bytes: int = 256 * 2**20,
-                 layout: Any = None, n_chunks: int = 1, n_workers: int | None = None):
+    def __init__(
+        self,
+        graph: GraphData,
+        config: LeidenConfig,
+        cache_bytes: int = 256 * 2**20,
+        layout: Any = None,
+        n_chunks: int = 1,
+        n_workers: int | None = None,
+    ):
         self.graph = graph
         self.config = config
         self.cache_bytes = cache_bytes
@@ -147,8 +154,9 @@ class TrialRunner:
         With ``start``, trial t continues from ``start``'s labeling t (igraph's
         ``initial_membership``) for ``n_iterations`` more iterations.
         """
-        return self.run_many([TrialRequest(float(gamma), np.asarray(seeds, dtype=np.int64), int(n_iterations),
-                                           float(beta), start)])[0]
+        return self.run_many(
+            [TrialRequest(float(gamma), np.asarray(seeds, dtype=np.int64), int(n_iterations), float(beta), start)]
+        )[0]
 
     def run_many(self, requests: list[TrialRequest]) -> list[TrialSet]:
         """Answer several requests at once (their chunks share one dispatch)."""
@@ -166,7 +174,7 @@ class TrialRunner:
                 else:
                     todo.append(i)
         if todo:
-            for i, trial_set in zip(todo, self._compute([requests[i] for i in todo])):
+            for i, trial_set in zip(todo, self._compute([requests[i] for i in todo]), strict=False):
                 out[i] = trial_set
         return out  # type: ignore[return-value]
 
@@ -210,20 +218,31 @@ class TrialRunner:
                 if idx.size:
                     jobs.append((r, idx, seeds[idx], None if initial is None else initial[idx]))
         cfg = self.config
-        args = [(self.graph.token, None, cfg.objective_function, requests[r].gamma, requests[r].beta,
-                 requests[r].n_iterations, seeds, init) for r, _, seeds, init in jobs]
+        args = [
+            (
+                self.graph.token,
+                None,
+                cfg.objective_function,
+                requests[r].gamma,
+                requests[r].beta,
+                requests[r].n_iterations,
+                seeds,
+                init,
+            )
+            for r, _, seeds, init in jobs
+        ]
         answers = self._dispatch(args)
 
         labels = [np.empty((req.seeds.size, self.graph.n_vertices), dtype=np.int32) for req in requests]
         seconds = 0.0
-        for (r, idx, _, _), (lab, sec) in zip(jobs, answers):
+        for (r, idx, _, _), (lab, sec) in zip(jobs, answers, strict=False):
             labels[r][idx] = lab
             seconds += sec
         with self._lock:
             self.leiden_seconds += seconds
             self.n_calls += int(sum(req.seeds.size for req in requests))
         out = []
-        for req, lab in zip(requests, labels):
+        for req, lab in zip(requests, labels, strict=False):
             lab = lab.astype(smallest_int_dtype(int(lab.max(initial=0))), copy=False)
             trial_set = TrialSet(
                 gamma=float(req.gamma),
@@ -254,9 +273,10 @@ class TrialRunner:
             missing = [i for i, a in enumerate(answers) if a is None]
             if missing:
                 arrays = self._arrays()
-                again = self.layout.map(_worker.run_trials, [(args[i][0], arrays, *args[i][2:]) for i in missing],
-                                        self.n_workers, check)
-                for i, a in zip(missing, again):
+                again = self.layout.map(
+                    _worker.run_trials, [(args[i][0], arrays, *args[i][2:]) for i in missing], self.n_workers, check
+                )
+                for i, a in zip(missing, again, strict=False):
                     answers[i] = a
         except FitCancelled:
             raise

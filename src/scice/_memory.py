@@ -25,8 +25,9 @@ def available_memory() -> int | None:
         return None
 
 
-def estimate_run_bytes(n_cells: int, n_edges: int, n_trials: int, n_steps: int, n_workers: int,
-                       n_tasks: int = 1) -> dict[str, int]:
+def estimate_run_bytes(
+    n_cells: int, n_edges: int, n_trials: int, n_steps: int, n_workers: int, n_tasks: int = 1
+) -> dict[str, int]:
     """Rough peak memory of a run.
 
     The parent holds the graph and, for each of the ``n_tasks`` tasks in flight,

@@ -50,8 +50,9 @@ class TaskResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def finalize(trial_set: TrialSet, graph: GraphData, spec: RunSpec, task_key: int,
-             source_target: int, context: OptimizeContext) -> ClusterResult:
+def finalize(
+    trial_set: TrialSet, graph: GraphData, spec: RunSpec, task_key: int, source_target: int, context: OptimizeContext
+) -> ClusterResult:
     """Bootstrap IC, representative labels, per-cell consistency and the merge."""
     score = context.score(trial_set)
     t0 = time.perf_counter()
@@ -118,5 +119,4 @@ def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunn
         source = -1 if task.target is None else int(task.target)
         result = finalize(outcome.trial_set, graph, spec, task.key, source, context)
     stats = {"scoring_seconds": context.scoring_seconds, "task_seconds": time.perf_counter() - t0}
-    return TaskResult(task=task, result=result, reason=outcome.reason, diagnostics=outcome.diagnostics,
-                      stats=stats)
+    return TaskResult(task=task, result=result, reason=outcome.reason, diagnostics=outcome.diagnostics, stats=stats)

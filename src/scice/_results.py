@@ -30,12 +30,12 @@ def deep_equal(a: Any, b: Any) -> bool:
         if a.dtype.kind in "fc" and b.dtype.kind in "fc":
             return bool(np.array_equal(a, b, equal_nan=True))
         if a.dtype.kind == "O" or b.dtype.kind == "O":
-            return all(deep_equal(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist()))
+            return all(deep_equal(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=False))
         return bool(np.array_equal(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(deep_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b, strict=False))
     if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
         return True
     if a is pd.NA or b is pd.NA or a is pd.NaT or b is pd.NaT:
@@ -246,9 +246,7 @@ class SCICEResults:
         for c in self.clusters:
             if c.n_cluster == n_cluster:
                 return c
-        raise KeyError(
-            f"No result with {n_cluster} clusters; available counts: {self.n_cluster.tolist()}."
-        )
+        raise KeyError(f"No result with {n_cluster} clusters; available counts: {self.n_cluster.tolist()}.")
 
     def __len__(self) -> int:
         return len(self.clusters)
@@ -280,8 +278,16 @@ class SCICEResults:
                 }
             )
         columns = [
-            "n_cluster", "gamma", "ic", "ic_q05", "ic_q95", "trial_ic",
-            "n_partitions", "n_iter", "source_target_cluster", "consistent",
+            "n_cluster",
+            "gamma",
+            "ic",
+            "ic_q05",
+            "ic_q95",
+            "trial_ic",
+            "n_partitions",
+            "n_iter",
+            "source_target_cluster",
+            "consistent",
         ]
         return pd.DataFrame(rows, columns=columns).set_index("n_cluster")
 

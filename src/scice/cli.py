@@ -143,11 +143,16 @@ def _add_input(parser: Any, help_text: str, option_group: Any = None) -> None:
     both or neither. The positional is optional for argparse only so that the
     alias can stand in for it.
     """
-    parser.add_argument("input", metavar="INPUT", nargs="?", default=None,
-                        help=f"{help_text} (or give it as --input INPUT)")
+    parser.add_argument(
+        "input", metavar="INPUT", nargs="?", default=None, help=f"{help_text} (or give it as --input INPUT)"
+    )
     (option_group or parser).add_argument(
-        "--input", dest="input_option", metavar="INPUT", default=None,
-        help="same as the positional INPUT (the spelling of the legacy scICE wrapper scripts)")
+        "--input",
+        dest="input_option",
+        metavar="INPUT",
+        default=None,
+        help="same as the positional INPUT (the spelling of the legacy scICE wrapper scripts)",
+    )
 
 
 def _resolve_input(args: argparse.Namespace, sub: argparse.ArgumentParser) -> None:
@@ -155,8 +160,10 @@ def _resolve_input(args: argparse.Namespace, sub: argparse.ArgumentParser) -> No
     if not hasattr(args, "input_option"):
         return
     if args.input is not None and args.input_option is not None:
-        sub.error(f"INPUT given twice ({args.input!r} and --input {args.input_option!r}); "
-                  "give the .h5ad file either as INPUT or with --input, not both")
+        sub.error(
+            f"INPUT given twice ({args.input!r} and --input {args.input_option!r}); "
+            "give the .h5ad file either as INPUT or with --input, not both"
+        )
     if args.input is None and args.input_option is None:
         sub.error("the following arguments are required: INPUT (the .h5ad file, or --input INPUT)")
     if args.input is None:
@@ -208,10 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     _add_input(p_light, "the .h5ad file to read; it is never modified")
-    p_light.add_argument("-o", "--output", required=True, metavar="LIGHT",
-                         help="where to write the light .h5ad file (replaced if it exists)")
-    p_light.add_argument("--n-vars", type=_int_at_least(1), default=1, metavar="N",
-                         help="number of leading variables of X to keep")
+    p_light.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="LIGHT",
+        help="where to write the light .h5ad file (replaced if it exists)",
+    )
+    p_light.add_argument(
+        "--n-vars", type=_int_at_least(1), default=1, metavar="N", help="number of leading variables of X to keep"
+    )
     p_light.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p_light.set_defaults(func=_cmd_light)
 
@@ -243,49 +256,112 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     mode = p_run.add_argument_group("mode (exactly one)").add_mutually_exclusive_group(required=True)
-    mode.add_argument("--cluster-range", nargs=2, type=_target, metavar=("LO", "HI"),
-                      help="find resolutions for every cluster count from LO to HI (inclusive, LO >= 2)")
-    mode.add_argument("--targets", nargs="+", type=_target, metavar="K",
-                      help="find resolutions for exactly these cluster counts (each >= 2)")
-    mode.add_argument("--resolution", nargs="+", type=_number(positive=True), metavar="G",
-                      help="evaluate these Leiden resolutions (gamma) instead of searching; "
-                           "useful CPM values on a kNN connectivities graph are about 1e-5 .. 1e-2")
+    mode.add_argument(
+        "--cluster-range",
+        nargs=2,
+        type=_target,
+        metavar=("LO", "HI"),
+        help="find resolutions for every cluster count from LO to HI (inclusive, LO >= 2)",
+    )
+    mode.add_argument(
+        "--targets",
+        nargs="+",
+        type=_target,
+        metavar="K",
+        help="find resolutions for exactly these cluster counts (each >= 2)",
+    )
+    mode.add_argument(
+        "--resolution",
+        nargs="+",
+        type=_number(positive=True),
+        metavar="G",
+        help="evaluate these Leiden resolutions (gamma) instead of searching; "
+        "useful CPM values on a kNN connectivities graph are about 1e-5 .. 1e-2",
+    )
     io = p_run.add_argument_group("files")
     _add_input(p_run, "the .h5ad file to analyse; uns[KEY_ADDED] is written into it", io)
-    io.add_argument("--light-output", metavar="LIGHT", default=None,
-                    help="keep the light copy at this path (default: a temporary file, removed at the end)")
-    io.add_argument("--n-vars", type=_int_at_least(1), default=1, metavar="N",
-                    help="number of leading variables of X kept in the light copy")
+    io.add_argument(
+        "--light-output",
+        metavar="LIGHT",
+        default=None,
+        help="keep the light copy at this path (default: a temporary file, removed at the end)",
+    )
+    io.add_argument(
+        "--n-vars",
+        type=_int_at_least(1),
+        default=1,
+        metavar="N",
+        help="number of leading variables of X kept in the light copy",
+    )
     io.add_argument("--key-added", default="scICE", metavar="KEY", help="results are written to uns[KEY]")
-    io.add_argument("--graph-key", default="connectivities", metavar="GRAPH_KEY",
-                    help="the cell graph: a square, symmetric, non-negative matrix in obsp")
+    io.add_argument(
+        "--graph-key",
+        default="connectivities",
+        metavar="GRAPH_KEY",
+        help="the cell graph: a square, symmetric, non-negative matrix in obsp",
+    )
     method = p_run.add_argument_group("method")
-    method.add_argument("--n-trials", type=_int_at_least(1), default=15, metavar="T",
-                        help="Leiden runs (seeds) per resolution")
-    method.add_argument("--n-bootstrap", type=_int_at_least(1), default=100, metavar="B",
-                        help="bootstrap resamples of the runs behind each IC")
+    method.add_argument(
+        "--n-trials", type=_int_at_least(1), default=15, metavar="T", help="Leiden runs (seeds) per resolution"
+    )
+    method.add_argument(
+        "--n-bootstrap",
+        type=_int_at_least(1),
+        default=100,
+        metavar="B",
+        help="bootstrap resamples of the runs behind each IC",
+    )
     method.add_argument("--seed", type=int, default=0, help="random seed: same seed, same results")
-    method.add_argument("--objective", type=_objective, default="CPM", metavar="{CPM,modularity}",
-                        help="Leiden quality function")
-    method.add_argument("--min-cluster-size", type=_int_at_least(1), default=2, metavar="M",
-                        help="clusters smaller than M do not count and are merged into a neighbour")
-    method.add_argument("--ic-threshold", type=_number(at_least=1.0), default=1.005, metavar="IC",
-                        help="cluster counts with IC below this are reported as consistent "
-                             "(stored as consistent_clusters; the Python API default is inf)")
+    method.add_argument(
+        "--objective", type=_objective, default="CPM", metavar="{CPM,modularity}", help="Leiden quality function"
+    )
+    method.add_argument(
+        "--min-cluster-size",
+        type=_int_at_least(1),
+        default=2,
+        metavar="M",
+        help="clusters smaller than M do not count and are merged into a neighbour",
+    )
+    method.add_argument(
+        "--ic-threshold",
+        type=_number(at_least=1.0),
+        default=1.005,
+        metavar="IC",
+        help="cluster counts with IC below this are reported as consistent "
+        "(stored as consistent_clusters; the Python API default is inf)",
+    )
     advanced = p_run.add_argument_group("advanced")
-    advanced.add_argument("--n-iterations", type=_int_at_least(1), default=10, metavar="I",
-                          help="Leiden iterations per run")
-    advanced.add_argument("--max-iterations", type=_int_at_least(0), default=150, metavar="R",
-                          help="maximum refinement rounds per cluster count")
-    advanced.add_argument("--beta", type=_number(positive=True), default=0.1,
-                          help="Leiden randomness in the refinement step")
-    advanced.add_argument("--remove-threshold", type=_number(at_least=1.0), default=1.15, metavar="IC",
-                          help="drop a cluster count early when all its search probes have IC >= this")
+    advanced.add_argument(
+        "--n-iterations", type=_int_at_least(1), default=10, metavar="I", help="Leiden iterations per run"
+    )
+    advanced.add_argument(
+        "--max-iterations",
+        type=_int_at_least(0),
+        default=150,
+        metavar="R",
+        help="maximum refinement rounds per cluster count",
+    )
+    advanced.add_argument(
+        "--beta", type=_number(positive=True), default=0.1, help="Leiden randomness in the refinement step"
+    )
+    advanced.add_argument(
+        "--remove-threshold",
+        type=_number(at_least=1.0),
+        default=1.15,
+        metavar="IC",
+        help="drop a cluster count early when all its search probes have IC >= this",
+    )
     run_env = p_run.add_argument_group("execution")
-    run_env.add_argument("--n-workers", type=_int_at_least(1, allow_minus_one=True), default=1, metavar="W",
-                         help="worker processes (-1: all cores); results do not depend on it")
-    run_env.add_argument("-q", "--quiet", action="store_true",
-                         help="no progress messages (the summary table is still printed)")
+    run_env.add_argument(
+        "--n-workers",
+        type=_int_at_least(1, allow_minus_one=True),
+        default=1,
+        metavar="W",
+        help="worker processes (-1: all cores); results do not depend on it",
+    )
+    run_env.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress messages (the summary table is still printed)"
+    )
     p_run.set_defaults(func=_cmd_run)
 
     # -- plot ----------------------------------------------------------------
@@ -301,11 +377,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_plot.add_argument("input", metavar="INPUT", help="an .h5ad file with scICE results in uns[KEY]")
     p_plot.add_argument("-o", "--out", required=True, metavar="FILE", help="image file to write (e.g. ic.png)")
-    p_plot.add_argument("--threshold", type=_number(at_least=1.0), default=1.005, metavar="IC",
-                        help="IC threshold line; counts below it are drawn as consistent")
+    p_plot.add_argument(
+        "--threshold",
+        type=_number(at_least=1.0),
+        default=1.005,
+        metavar="IC",
+        help="IC threshold line; counts below it are drawn as consistent",
+    )
     p_plot.add_argument("--key", default="scICE", help="the results are read from uns[KEY]")
-    p_plot.add_argument("--no-gamma", dest="show_gamma", action="store_false",
-                        help="do not annotate each cluster count with its resolution")
+    p_plot.add_argument(
+        "--no-gamma",
+        dest="show_gamma",
+        action="store_false",
+        help="do not annotate each cluster count with its resolution",
+    )
     p_plot.add_argument("--dpi", type=_int_at_least(10), default=150, help="resolution of raster images")
     p_plot.set_defaults(func=_cmd_plot)
     parser.set_defaults(_subparsers={"light": p_light, "run": p_run, "plot": p_plot})
@@ -347,8 +432,9 @@ def _check_output_is_a_file(option: str, text: str, example_name: str, what: str
     """Usage error (exit 2) when an output option names a folder instead of a file."""
     if Path(text).is_dir() or text.endswith(("/", os.sep)):
         example = os.path.join(text, example_name)
-        raise CLIError(f"{option} {text!r} is a folder; give the path of {what}, "
-                       f"e.g. {option} {example!r}.", EXIT_USAGE)
+        raise CLIError(
+            f"{option} {text!r} is a folder; give the path of {what}, e.g. {option} {example!r}.", EXIT_USAGE
+        )
 
 
 def _keys(keys: Sequence[str]) -> str:
@@ -370,8 +456,9 @@ def _summary_table(results: Any, threshold: float) -> str:
     lines = [f"{'n_cluster':>9}  {'gamma':>10}  {'IC':>7}  {'IC 5-95%':>15}  consistent"]
     for row in results.to_frame().itertuples():
         band = f"{row.ic_q05:.4f}-{row.ic_q95:.4f}"
-        lines.append(f"{row.Index:>9d}  {row.gamma:>10.4g}  {row.ic:>7.4f}  {band:>15}  "
-                     f"{'yes' if row.ic < threshold else 'no'}")
+        lines.append(
+            f"{row.Index:>9d}  {row.gamma:>10.4g}  {row.ic:>7.4f}  {band:>15}  {'yes' if row.ic < threshold else 'no'}"
+        )
     if len(lines) == 1:
         lines.append("(no cluster count could be evaluated)")
     return "\n".join(lines)
@@ -390,9 +477,11 @@ def _cmd_light(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     light = make_light(args.input, args.output, args.n_vars)
     dropped = f"; dropped {', '.join(light.dropped)}" if light.dropped else ""
-    say(f"wrote {args.output}: {light.n_obs} cells, {light.n_vars_kept} of {light.n_vars_total} variables, "
+    say(
+        f"wrote {args.output}: {light.n_obs} cells, {light.n_vars_kept} of {light.n_vars_total} variables, "
         f"obsp {_keys(info.obsp_keys)}{dropped} ({_fmt_size(os.path.getsize(args.output))}, "
-        f"{time.perf_counter() - t0:.1f} s)")
+        f"{time.perf_counter() - t0:.1f} s)"
+    )
     return EXIT_OK
 
 
@@ -487,8 +576,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.light_output is None:
             temp_light = temp_path_next_to(real_input, "light")
             light_path = temp_light
-        say(f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({_fmt_size(size)}); "
-            f"writing the light copy" + ("" if temp_light else f" {args.light_output}"))
+        say(
+            f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({_fmt_size(size)}); "
+            f"writing the light copy" + ("" if temp_light else f" {args.light_output}")
+        )
         make_light(input_path, light_path, args.n_vars)
 
         # -- 2. fit ---------------------------------------------------------------
@@ -501,8 +592,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 graph_from_input(adata, args.graph_key)
         except (ValueError, TypeError) as err:
             raise CLIError(f"the graph obsp[{args.graph_key!r}] of {args.input!r} cannot be used: {err}") from None
-        say(f"running scICE on obsp[{args.graph_key!r}]: {mode_text}; {args.n_trials} trials, "
-            f"{args.n_bootstrap} bootstraps, seed {args.seed}, {args.n_workers} worker(s)")
+        say(
+            f"running scICE on obsp[{args.graph_key!r}]: {mode_text}; {args.n_trials} trials, "
+            f"{args.n_bootstrap} bootstraps, seed {args.seed}, {args.n_workers} worker(s)"
+        )
         # verbose=not --quiet: the estimator logs its progress to stderr
         with warnings.catch_warnings(record=True) as caught:
             est.fit(adata)  # the active warning filters still apply; recorded warnings are relayed below
@@ -526,8 +619,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     consistent = results.consistent(args.ic_threshold).tolist()
     best = results.best
     if best is not None:
-        print(f"best: {best.n_cluster} clusters (gamma {best.gamma:.4g}, IC {best.ic:.4f}); "
-              f"consistent (IC < {args.ic_threshold:g}): {', '.join(map(str, consistent)) or 'none'}")
+        print(
+            f"best: {best.n_cluster} clusters (gamma {best.gamma:.4g}, IC {best.ic:.4f}); "
+            f"consistent (IC < {args.ic_threshold:g}): {', '.join(map(str, consistent)) or 'none'}"
+        )
     for target, reason in results.uncovered_targets.items():
         print(f"not covered: {target} clusters ({reason})")
     print(f"wrote uns[{args.key_added!r}] to {args.input} in {time.perf_counter() - t_start:.1f} s")
@@ -539,19 +634,26 @@ def _check_targets(args: argparse.Namespace, n_obs: int) -> None:
     if args.cluster_range is not None:
         lo, hi = args.cluster_range
         if lo > hi:
-            raise CLIError(f"--cluster-range {lo} {hi} is reversed: LO must not exceed HI "
-                           f"(did you mean --cluster-range {hi} {lo}?).", EXIT_USAGE)
+            raise CLIError(
+                f"--cluster-range {lo} {hi} is reversed: LO must not exceed HI "
+                f"(did you mean --cluster-range {hi} {lo}?).",
+                EXIT_USAGE,
+            )
         if lo < 2:
-            raise CLIError(f"--cluster-range LO must be >= 2, got {lo}: one cluster is always consistent, "
-                           "so k = 1 is never a target.", EXIT_USAGE)
+            raise CLIError(
+                f"--cluster-range LO must be >= 2, got {lo}: one cluster is always consistent, "
+                "so k = 1 is never a target.",
+                EXIT_USAGE,
+            )
         if hi > n_obs:
-            raise CLIError(f"--cluster-range HI must not exceed the number of cells ({n_obs}), got {hi}.",
-                           EXIT_USAGE)
+            raise CLIError(f"--cluster-range HI must not exceed the number of cells ({n_obs}), got {hi}.", EXIT_USAGE)
     if args.targets is not None:
         bad = [k for k in args.targets if k < 2 or k > n_obs]
         if bad:
-            raise CLIError(f"--targets must lie in [2, {n_obs}] (2 .. number of cells), got "
-                           f"{', '.join(map(str, bad))}.", EXIT_USAGE)
+            raise CLIError(
+                f"--targets must lie in [2, {n_obs}] (2 .. number of cells), got {', '.join(map(str, bad))}.",
+                EXIT_USAGE,
+            )
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -567,16 +669,23 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     supported = Figure().canvas.get_supported_filetypes()
     fmt = out.suffix.lstrip(".").lower()
     if fmt not in supported:
-        raise CLIError(f"cannot tell the image format of {args.out!r}: use one of the extensions "
-                       f"{', '.join('.' + k for k in sorted(supported))}.", EXIT_USAGE)
+        raise CLIError(
+            f"cannot tell the image format of {args.out!r}: use one of the extensions "
+            f"{', '.join('.' + k for k in sorted(supported))}.",
+            EXIT_USAGE,
+        )
     data = read_uns_entry(args.input, args.key)
     if not isinstance(data, dict) or not {"n_cluster", "ic"} <= set(data):
-        raise CLIError(f"uns[{args.key!r}] of {args.input!r} is not a scICE result (no 'n_cluster'/'ic' "
-                       "entries); pass --key naming the entry written by 'scice run'.")
+        raise CLIError(
+            f"uns[{args.key!r}] of {args.input!r} is not a scICE result (no 'n_cluster'/'ic' "
+            "entries); pass --key naming the entry written by 'scice run'."
+        )
     results = _decode_results(data, args)
     if results.n_cluster.size == 0:
-        raise CLIError(f"uns[{args.key!r}] of {args.input!r} holds no cluster count to plot "
-                       "(the run evaluated none; see its uncovered_targets).")
+        raise CLIError(
+            f"uns[{args.key!r}] of {args.input!r} holds no cluster count to plot "
+            "(the run evaluated none; see its uncovered_targets)."
+        )
 
     import matplotlib.pyplot as plt
 
@@ -602,17 +711,20 @@ def _decode_results(data: dict, args: argparse.Namespace) -> Any:
 
     where = f"uns[{args.key!r}] of {args.input!r}"
     key_added = "" if args.key == "scICE" else f" --key-added {shlex.quote(args.key)}"
-    rerun = (f"rerun `scice run {shlex.quote(args.input)} --cluster-range LO HI{key_added}` "
-             "to recompute the results")
+    rerun = f"rerun `scice run {shlex.quote(args.input)} --cluster-range LO HI{key_added}` to recompute the results"
     try:
         return from_legacy_dict(data)
     except NotSciceResultsError:
-        raise CLIError(f"{where} was not written by scice (it has no 'format_version' entry; results of the "
-                       f"legacy scICEpy tool cannot be read), so it cannot be plotted; {rerun}.") from None
+        raise CLIError(
+            f"{where} was not written by scice (it has no 'format_version' entry; results of the "
+            f"legacy scICEpy tool cannot be read), so it cannot be plotted; {rerun}."
+        ) from None
     except NewerFormatError as err:
-        raise CLIError(f"{where} was written by a newer scice (result format version {err.version}; this scice "
-                       f"reads up to version {FORMAT_VERSION}); upgrade scice (pip install -U scice), "
-                       f"or {rerun}.") from None
+        raise CLIError(
+            f"{where} was written by a newer scice (result format version {err.version}; this scice "
+            f"reads up to version {FORMAT_VERSION}); upgrade scice (pip install -U scice), "
+            f"or {rerun}."
+        ) from None
     except (ValueError, TypeError, KeyError, IndexError) as err:
         detail = f"missing entry {err.args[0]!r}" if isinstance(err, KeyError) and err.args else str(err).rstrip(".")
         raise CLIError(f"{where} is not a valid scICE result ({detail}); {rerun}.") from None
@@ -644,8 +756,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         hint = ""
         if getattr(args, "cluster_range", None) is not None and all(_is_int(x) for x in extra):
-            hint = ("; --cluster-range takes two numbers LO HI (inclusive range), "
-                    "use --targets K [K ...] for an explicit list of cluster counts")
+            hint = (
+                "; --cluster-range takes two numbers LO HI (inclusive range), "
+                "use --targets K [K ...] for an explicit list of cluster counts"
+            )
         sub = args._subparsers.get(getattr(args, "command", None), parser)
         sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     _resolve_input(args, args._subparsers.get(args.command, parser))

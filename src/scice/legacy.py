@@ -55,8 +55,15 @@ import pandas as pd
 
 from ._results import ClusterResult, SCICEResults
 
-__all__ = ["to_legacy_dict", "from_legacy_dict", "write_uns", "ragged_get", "FORMAT_VERSION",
-           "NotSciceResultsError", "NewerFormatError"]
+__all__ = [
+    "to_legacy_dict",
+    "from_legacy_dict",
+    "write_uns",
+    "ragged_get",
+    "FORMAT_VERSION",
+    "NotSciceResultsError",
+    "NewerFormatError",
+]
 
 #: Version of the dictionary layout written by :func:`to_legacy_dict`.
 FORMAT_VERSION = 1
@@ -72,6 +79,7 @@ class NewerFormatError(ValueError):
     def __init__(self, message: str, version: int):
         super().__init__(message)
         self.version = version
+
 
 BETA_SUPPORT_REASON = (
     "scice runs Leiden with igraph's Graph.community_leiden, which applies beta (the randomness "
@@ -154,7 +162,7 @@ def ragged_get(entry: Mapping[str, Any], i: int) -> np.ndarray:
     if not -len(offsets) + 1 <= i < len(offsets) - 1:
         raise IndexError(f"Result index {i} out of range for {len(offsets) - 1} results.")
     i = i % (len(offsets) - 1)
-    return np.asarray(entry["values"])[offsets[i]:offsets[i + 1]]
+    return np.asarray(entry["values"])[offsets[i] : offsets[i + 1]]
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +262,7 @@ def _decode_mapping(stored: Mapping[str, Any], spec: Mapping[str, Any], where: s
     tags = _read_str_array(spec["tags"])
     children = spec.get("children", {}) or {}
     out = {}
-    for key, tag in zip(keys, tags):
+    for key, tag in zip(keys, tags, strict=False):
         if tag != "none" and key not in stored:
             raise ValueError(f"{where}: key {key!r} is missing from the stored dictionary.")
         out[key] = _decode_value(stored.get(key), tag, children.get(key), f"{where}[{key!r}]")
@@ -315,7 +323,7 @@ def _decode_frame(stored: Any, spec: Mapping[str, Any], where: str) -> pd.DataFr
     if not isinstance(stored, pd.DataFrame):
         raise TypeError(f"{where} should be a DataFrame, got {type(stored).__name__}.")
     columns = _read_str_array(spec["columns"])
-    dtypes = dict(zip(columns, _read_str_array(spec["dtypes"])))
+    dtypes = dict(zip(columns, _read_str_array(spec["dtypes"]), strict=False))
     json_columns = set(_read_str_array(spec["json_columns"]))
     if list(stored.columns) != columns:
         missing = sorted(set(columns) - set(stored.columns))
@@ -357,8 +365,7 @@ def _coerce_results(results: Any, what: str = "results") -> SCICEResults:
     if hasattr(results, "get_params") and not hasattr(results, "results_"):
         raise ValueError(f"{what}: the SCICE estimator is not fitted yet; call .fit(adata) first.")
     raise TypeError(
-        f"{what} must be a SCICEResults, a fitted SCICE estimator or a legacy scICE dict, "
-        f"got {type(results).__name__}."
+        f"{what} must be a SCICEResults, a fitted SCICE estimator or a legacy scICE dict, got {type(results).__name__}."
     )
 
 
@@ -509,10 +516,28 @@ def to_legacy_dict(results: SCICEResults) -> dict[str, Any]:
 # public: decode
 # ---------------------------------------------------------------------------
 _REQUIRED_KEYS = (
-    "analysis_mode", "n_cluster", "source_target_cluster", "gamma", "ic", "trial_ic", "n_iter", "ic_vec",
-    "best_labels", "labels", "frequencies", "mei", "ic_threshold", "search_coverage_complete",
-    "uncovered_targets", "uncovered_target_reasons", "requested_cluster_range", "resolution_input",
-    "cell_names", *_DATAFRAMES, *_MAPPINGS, "encoding",
+    "analysis_mode",
+    "n_cluster",
+    "source_target_cluster",
+    "gamma",
+    "ic",
+    "trial_ic",
+    "n_iter",
+    "ic_vec",
+    "best_labels",
+    "labels",
+    "frequencies",
+    "mei",
+    "ic_threshold",
+    "search_coverage_complete",
+    "uncovered_targets",
+    "uncovered_target_reasons",
+    "requested_cluster_range",
+    "resolution_input",
+    "cell_names",
+    *_DATAFRAMES,
+    *_MAPPINGS,
+    "encoding",
 )
 
 
@@ -525,7 +550,7 @@ def _ragged_parts(entry: Any, name: str, n: int) -> list[np.ndarray]:
         raise ValueError(
             f"{name!r}: offsets {offsets.tolist()[:10]} do not describe {n} results over {values.shape[0]} values."
         )
-    return [values[offsets[i]:offsets[i + 1]] for i in range(n)]
+    return [values[offsets[i] : offsets[i + 1]] for i in range(n)]
 
 
 def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
@@ -579,8 +604,7 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     n_cluster = np.asarray(d["n_cluster"], dtype=np.int64)
     n = n_cluster.shape[0]
     per_result = {
-        name: np.asarray(d[name]).reshape(-1)
-        for name in ("source_target_cluster", "gamma", "ic", "trial_ic", "n_iter")
+        name: np.asarray(d[name]).reshape(-1) for name in ("source_target_cluster", "gamma", "ic", "trial_ic", "n_iter")
     }
     for name, arr in per_result.items():
         if arr.shape[0] != n:
@@ -632,7 +656,8 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     if len(targets) != len(reasons):
         raise ValueError("'uncovered_targets' and 'uncovered_target_reasons' must have the same length.")
     uncovered = {
-        (np.dtype(t[3:]).type(k) if t.startswith("np:") else int(k)): r for k, r, t in zip(targets, reasons, key_types)
+        (np.dtype(t[3:]).type(k) if t.startswith("np:") else int(k)): r
+        for k, r, t in zip(targets, reasons, key_types, strict=False)
     }
 
     threshold = np.asarray(d["ic_threshold"]).item()
@@ -644,7 +669,8 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
         requested_cluster_range=optional["requested_cluster_range"],
         resolution_input=optional["resolution_input"],
         uncovered_targets=uncovered,
-        search_coverage_complete=bool(coverage) if enc.get("search_coverage_complete_type", "bool") == "bool"
+        search_coverage_complete=bool(coverage)
+        if enc.get("search_coverage_complete_type", "bool") == "bool"
         else np.bool_(coverage),
         **{name: _decode_frame(d[name], enc["dataframes"][name], name) for name in _DATAFRAMES},
         **{name: _decode_mapping(d[name], enc["mappings"][name], name) for name in _MAPPINGS},

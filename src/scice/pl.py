@@ -134,8 +134,9 @@ def plot_ic(
     note = f"Targets without a result: {', '.join(map(str, uncovered))}" if uncovered else None
     if n == 0:
         ax.set_axis_off()
-        ax.text(0.5, 0.5, "No cluster count was evaluated", ha="center", va="center", fontsize=12,
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "No cluster count was evaluated", ha="center", va="center", fontsize=12, transform=ax.transAxes
+        )
         if note:
             ax.text(0.5, 0.38, note, ha="center", va="center", fontsize=9, color="0.35", transform=ax.transAxes)
         if title:
@@ -144,27 +145,54 @@ def plot_ic(
 
     order = [str(c.n_cluster) for c in clusters]
     consistent = {str(c.n_cluster): bool(c.ic < threshold) for c in clusters}
-    palette = {k: (CONSISTENT_COLOR if ok else INCONSISTENT_COLOR) if has_threshold else NEUTRAL_COLOR
-               for k, ok in consistent.items()}
-    long = pd.DataFrame({
-        "k": np.concatenate([[str(c.n_cluster)] * c.ic_vec.size for c in clusters]),
-        "ic": np.concatenate([c.ic_vec for c in clusters]).astype(float),
-    })
+    palette = {
+        k: (CONSISTENT_COLOR if ok else INCONSISTENT_COLOR) if has_threshold else NEUTRAL_COLOR
+        for k, ok in consistent.items()
+    }
+    long = pd.DataFrame(
+        {
+            "k": np.concatenate([[str(c.n_cluster)] * c.ic_vec.size for c in clusters]),
+            "ic": np.concatenate([c.ic_vec for c in clusters]).astype(float),
+        }
+    )
     with warnings.catch_warnings():
         # seaborn 0.13 passes matplotlib's deprecated ``vert`` to ``bxp`` (matplotlib >= 3.10); not ours to fix.
         warnings.filterwarnings("ignore", message=".*vert: bool was deprecated.*")
         warnings.filterwarnings("ignore", message=".*vert.*parameter.*deprecated.*")
-        sns.boxplot(data=long, x="k", y="ic", order=order, hue="k", hue_order=order, palette=palette,
-                    legend=False, width=0.6, linewidth=1.0, fliersize=0 if show_points else 3,
-                    showfliers=not show_points, linecolor="0.2", ax=ax, zorder=2)
+        sns.boxplot(
+            data=long,
+            x="k",
+            y="ic",
+            order=order,
+            hue="k",
+            hue_order=order,
+            palette=palette,
+            legend=False,
+            width=0.6,
+            linewidth=1.0,
+            fliersize=0 if show_points else 3,
+            showfliers=not show_points,
+            linecolor="0.2",
+            ax=ax,
+            zorder=2,
+        )
     if show_points:
-        sns.stripplot(data=long, x="k", y="ic", order=order, color="0.15", size=2.2, alpha=0.35, jitter=0.18,
-                      ax=ax, zorder=3)
+        sns.stripplot(
+            data=long, x="k", y="ic", order=order, color="0.15", size=2.2, alpha=0.35, jitter=0.18, ax=ax, zorder=3
+        )
     if has_threshold:
         ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=4)
     # Median markers keep the status colour visible when a box collapses to a line (IC = 1 throughout).
-    ax.scatter(range(n), [c.ic for c in clusters], marker="D", s=30, zorder=5, linewidths=0.8, edgecolors="0.15",
-               c=[palette[k] for k in order])
+    ax.scatter(
+        range(n),
+        [c.ic for c in clusters],
+        marker="D",
+        s=30,
+        zorder=5,
+        linewidths=0.8,
+        edgecolors="0.15",
+        c=[palette[k] for k in order],
+    )
 
     values = long["ic"].to_numpy()
     shown = [threshold] if has_threshold else []
@@ -196,16 +224,44 @@ def plot_ic(
         top.set_xlabel("Leiden resolution γ", fontsize=9)
         top.spines["top"].set_visible(False)
 
-    handles = [] if not has_threshold else [
-        Line2D([], [], marker="s", markersize=9, linestyle="none", markerfacecolor=CONSISTENT_COLOR,
-               markeredgecolor="0.2", label=f"consistent (median IC < {threshold:g})"),
-        Line2D([], [], marker="s", markersize=9, linestyle="none", markerfacecolor=INCONSISTENT_COLOR,
-               markeredgecolor="0.2", label=f"inconsistent (median IC ≥ {threshold:g})"),
-        Line2D([], [], color=THRESHOLD_COLOR, linestyle="--", label=f"threshold = {threshold:g}"),
-    ]
+    handles = (
+        []
+        if not has_threshold
+        else [
+            Line2D(
+                [],
+                [],
+                marker="s",
+                markersize=9,
+                linestyle="none",
+                markerfacecolor=CONSISTENT_COLOR,
+                markeredgecolor="0.2",
+                label=f"consistent (median IC < {threshold:g})",
+            ),
+            Line2D(
+                [],
+                [],
+                marker="s",
+                markersize=9,
+                linestyle="none",
+                markerfacecolor=INCONSISTENT_COLOR,
+                markeredgecolor="0.2",
+                label=f"inconsistent (median IC ≥ {threshold:g})",
+            ),
+            Line2D([], [], color=THRESHOLD_COLOR, linestyle="--", label=f"threshold = {threshold:g}"),
+        ]
+    )
     if handles:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8,
-                  frameon=False, handlelength=1.6, columnspacing=1.2)
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=3,
+            fontsize=8,
+            frameon=False,
+            handlelength=1.6,
+            columnspacing=1.2,
+        )
     full_title = title or ""
     if note:
         full_title = f"{full_title}\n{note}" if full_title else note
@@ -272,9 +328,7 @@ def plot_stability(
         If there are no results, or they belong to other cells.
     """
     if not _is_anndata(adata):
-        raise TypeError(
-            f"plot_stability needs the AnnData (for its embedding), got {type(adata).__name__}."
-        )
+        raise TypeError(f"plot_stability needs the AnnData (for its embedding), got {type(adata).__name__}.")
     if basis not in adata.obsm:
         raise KeyError(
             f"No embedding adata.obsm[{basis!r}] (available: {sorted(adata.obsm.keys())}). Compute it first, "
@@ -295,8 +349,17 @@ def plot_stability(
         size = float(np.clip(12000 / max(len(mei), 1), 1.5, 40))
     low = float(np.nanmin(mei)) if mei.size else 0.0
     vmin = min(low, 0.9) if vmin is None else float(vmin)
-    points = ax.scatter(coords[order, 0], coords[order, 1], c=mei[order], cmap=cmap, vmin=vmin, vmax=1.0,
-                        s=size, linewidths=0, rasterized=len(mei) > 20000)
+    points = ax.scatter(
+        coords[order, 0],
+        coords[order, 1],
+        c=mei[order],
+        cmap=cmap,
+        vmin=vmin,
+        vmax=1.0,
+        s=size,
+        linewidths=0,
+        rasterized=len(mei) > 20000,
+    )
     cbar = fig.colorbar(points, ax=ax, shrink=0.8, pad=0.02)
     cbar.set_label("Per-cell consistency (MEI)")
     label = _basis_label(basis)

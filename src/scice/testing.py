@@ -48,8 +48,7 @@ __all__ = [
 ]
 
 
-def make_blob_graph(n_blobs: int = 4, size: int = 30, k: int = 6, seed: int = 0,
-                    n_bridges: int = 3) -> sp.csr_matrix:
+def make_blob_graph(n_blobs: int = 4, size: int = 30, k: int = 6, seed: int = 0, n_bridges: int = 3) -> sp.csr_matrix:
     """A symmetric kNN-like graph of ``n_blobs`` groups of ``size`` cells.
 
     Each cell links to ``k`` random cells of its own group with weights in
@@ -95,8 +94,10 @@ def _check_params_roundtrip(strategy: Any) -> None:
     params = strategy.get_params()
     cloned = clone(strategy)
     _check(type(cloned) is type(strategy), f"{name}: clone() returned a {type(cloned).__name__}.")
-    _check(cloned.get_params().keys() == params.keys(),
-           f"{name}: clone() changed the parameter names; store every __init__ argument verbatim.")
+    _check(
+        cloned.get_params().keys() == params.keys(),
+        f"{name}: clone() changed the parameter names; store every __init__ argument verbatim.",
+    )
     cloned.set_params(**params)
 
 
@@ -137,8 +138,10 @@ def check_scorer(scorer: ICScorer) -> None:
     mixed_score = scorer.score(mixed)
     _check(mixed_score.ic > 1.0, f"{name}.score of disagreeing trials gave IC {mixed_score.ic}, expected > 1.")
     sim = np.asarray(mixed_score.similarity)
-    _check(sim.shape == (2, 2) and np.allclose(np.diag(sim), 1.0) and np.allclose(sim, sim.T),
-           f"{name}: the similarity matrix must be square, symmetric, with diagonal 1.")
+    _check(
+        sim.shape == (2, 2) and np.allclose(np.diag(sim), 1.0) and np.allclose(sim, sim.T),
+        f"{name}: the similarity matrix must be square, symmetric, with diagonal 1.",
+    )
 
     boot1 = np.asarray(scorer.bootstrap(mixed_score, 25, np.random.default_rng(1)))
     boot2 = np.asarray(scorer.bootstrap(mixed_score, 25, np.random.default_rng(1)))
@@ -186,22 +189,30 @@ def check_searcher(searcher: Searcher, objectives: tuple[str, ...] = ("CPM", "mo
         both = set(outcome.intervals) & set(outcome.uncovered)
         _check(not both, f"{name} ({objective}): targets {sorted(both)} are both bracketed and uncovered.")
         missing_targets = set(targets.tolist()) - set(outcome.intervals) - set(outcome.uncovered)
-        _check(not missing_targets,
-               f"{name} ({objective}): targets {sorted(missing_targets)} are neither bracketed nor uncovered.")
+        _check(
+            not missing_targets,
+            f"{name} ({objective}): targets {sorted(missing_targets)} are neither bracketed nor uncovered.",
+        )
         extra = (set(outcome.intervals) | set(outcome.uncovered)) - set(targets.tolist())
         _check(not extra, f"{name} ({objective}): outcome names targets that were not requested: {sorted(extra)}.")
         for k, (lo, hi) in outcome.intervals.items():
-            _check(np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi,
-                   f"{name} ({objective}): interval for target {k} is ({lo}, {hi}); need 0 <= lower <= upper.")
+            _check(
+                np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi,
+                f"{name} ({objective}): interval for target {k} is ({lo}, {hi}); need 0 <= lower <= upper.",
+            )
         for k, reason in outcome.uncovered.items():
-            _check(isinstance(reason, str) and reason.strip() != "",
-                   f"{name} ({objective}): uncovered target {k} has no reason.")
+            _check(
+                isinstance(reason, str) and reason.strip() != "",
+                f"{name} ({objective}): uncovered target {k} has no reason.",
+            )
         if len(outcome.probes):
             missing = {"gamma", "median_count", "ic"} - set(outcome.probes.columns)
             _check(not missing, f"{name} ({objective}): probe table lacks columns {sorted(missing)}.")
         again = outcomes[1]
-        _check(outcome.intervals == again.intervals and outcome.uncovered == again.uncovered,
-               f"{name} ({objective}): two runs with the same seeds gave different outcomes.")
+        _check(
+            outcome.intervals == again.intervals and outcome.uncovered == again.uncovered,
+            f"{name} ({objective}): two runs with the same seeds gave different outcomes.",
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -211,8 +222,7 @@ def _optimize_context(objective: str = "CPM") -> OptimizeContext:
     from .strategies._score import ECSScorer
 
     runner = TrialRunner(_graph(), LeidenConfig(objective_function=objective))
-    return OptimizeContext(runner, ECSScorer(), _seeds(), n_trials=6, n_iterations=5, beta=0.1,
-                           max_iterations=5)
+    return OptimizeContext(runner, ECSScorer(), _seeds(), n_trials=6, n_iterations=5, beta=0.1, max_iterations=5)
 
 
 def check_optimizer(optimizer: Optimizer) -> None:
@@ -240,13 +250,19 @@ def check_optimizer(optimizer: Optimizer) -> None:
             continue
         ts = first.trial_set
         _check(isinstance(ts, TrialSet), f"{name}: trial_set must be a TrialSet from the context.")
-        _check(lo * (1 - 1e-12) <= ts.gamma <= hi * (1 + 1e-12),
-               f"{name}: target {k} chose gamma {ts.gamma} outside its interval [{lo}, {hi}].")
-        _check(second.trial_set is not None and second.trial_set.key == ts.key,
-               f"{name}: the same task gave different choices in two runs.")
+        _check(
+            lo * (1 - 1e-12) <= ts.gamma <= hi * (1 + 1e-12),
+            f"{name}: target {k} chose gamma {ts.gamma} outside its interval [{lo}, {hi}].",
+        )
+        _check(
+            second.trial_set is not None and second.trial_set.key == ts.key,
+            f"{name}: the same task gave different choices in two runs.",
+        )
     manual = clone(optimizer).optimize(Task(key=0, gamma=0.05), _optimize_context())
-    _check(manual.trial_set is not None and manual.trial_set.gamma == 0.05,
-           f"{name}: a manual task (target None) must evaluate exactly task.gamma.")
+    _check(
+        manual.trial_set is not None and manual.trial_set.gamma == 0.05,
+        f"{name}: a manual task (target None) must evaluate exactly task.gamma.",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -277,21 +293,27 @@ def check_layout(layout: ParallelLayout, n_jobs: tuple[int, ...] = (1, 2)) -> No
         callback: Callable[[Any], None] = seen.append
         out = list(layout.map(_square_with_seed, tasks, jobs, callback))
         _check(out == expected, f"{name}.map(n_jobs={jobs}) returned {out}, expected results in task order.")
-        _check(len(seen) == len(tasks), f"{name}.map(n_jobs={jobs}) called the callback {len(seen)} times, "
-                                        f"expected {len(tasks)}.")
+        _check(
+            len(seen) == len(tasks),
+            f"{name}.map(n_jobs={jobs}) called the callback {len(seen)} times, expected {len(tasks)}.",
+        )
         info = layout.resolve(jobs, n_tasks=5, n_vertices=1000, n_edges=10_000)
         _check(isinstance(info, LayoutInfo), f"{name}.resolve must return a LayoutInfo.")
-        _check(1 <= info.outer_workers <= 5 and 1 <= info.inner_workers <= max(jobs, 1),
-               f"{name}.resolve(n_jobs={jobs}, n_tasks=5) gave outer={info.outer_workers}, "
-               f"inner={info.inner_workers}; need 1 <= outer <= n_tasks and 1 <= inner <= n_jobs.")
+        _check(
+            1 <= info.outer_workers <= 5 and 1 <= info.inner_workers <= max(jobs, 1),
+            f"{name}.resolve(n_jobs={jobs}, n_tasks=5) gave outer={info.outer_workers}, "
+            f"inner={info.inner_workers}; need 1 <= outer <= n_tasks and 1 <= inner <= n_jobs.",
+        )
         if info.outer_workers > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(3) as threads:
-                outs = list(threads.map(lambda _: list(layout.map(_square_with_seed, tasks, jobs)), range(3)))
-            _check(all(o == expected for o in outs),
-                   f"{name}.map(n_jobs={jobs}) gave wrong results when called from several threads at once "
-                   f"(its resolve says outer_workers={info.outer_workers}).")
+                outs = list(threads.map(lambda _, n=jobs: list(layout.map(_square_with_seed, tasks, n)), range(3)))
+            _check(
+                all(o == expected for o in outs),
+                f"{name}.map(n_jobs={jobs}) gave wrong results when called from several threads at once "
+                f"(its resolve says outer_workers={info.outer_workers}).",
+            )
 
 
 def check_strategy(strategy: Any) -> None:

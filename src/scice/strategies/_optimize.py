@@ -149,11 +149,11 @@ class RefineOptimizer(GridOptimizer):
             candidates = context.refine_all(candidates, round_index, self.refine_iterations)
             ics = np.array([context.score(c).ic for c in candidates])
             keep = ics <= np.median(ics)
-            for c, k in zip(candidates, keep):
+            for c, k in zip(candidates, keep, strict=False):
                 rows.append(_row(task, c, context.score(c), "refine", round_index, bool(k)))
             if ics.min() <= 1.0:
                 return candidates[int(np.argmin(ics))]
-            candidates = [c for c, k in zip(candidates, keep) if k]
+            candidates = [c for c, k in zip(candidates, keep, strict=False) if k]
             history.append(tuple(ics[keep].tolist()))
             if len(history) >= self.patience and all(h == history[-1] for h in history[-self.patience :]):
                 break

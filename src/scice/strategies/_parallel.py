@@ -1,9 +1,10 @@
 """Parallel layouts: where Leiden trials run.
 
 Leiden holds the GIL and igraph's generator is per thread, so Leiden is spread
-over processes, never threads (the parent's threads only coordinate tasks). :class:`ProcessLayout` uses joblib without naming
-a backend, so ``with joblib.parallel_config(backend="dask"):`` (or ray) sends the
-work to that cluster; joblib's default is a local process pool (loky).
+over processes, never threads (the parent's threads only coordinate tasks).
+:class:`ProcessLayout` uses joblib without naming a backend, so
+``with joblib.parallel_config(backend="dask"):`` (or ray) sends the work to
+that cluster; joblib's default is a local process pool (loky).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import as_completed
+from contextlib import contextmanager
 from typing import Any
 
 import joblib
 
-from .._worker import call_indexed as _indexed
 from .._worker import WORKER_ENV, held_graphs
+from .._worker import call_indexed as _indexed
 from ._base import LayoutInfo, ParallelLayout
 
 __all__ = ["SerialLayout", "ProcessLayout"]
@@ -28,8 +29,13 @@ __all__ = ["SerialLayout", "ProcessLayout"]
 class SerialLayout(ParallelLayout):
     """Everything in the calling process, one task after another."""
 
-    def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
-            callback: Callable[[Any], None] | None = None) -> list[Any]:
+    def map(
+        self,
+        func: Callable[..., Any],
+        tasks: Sequence[tuple],
+        n_jobs: int,
+        callback: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
         out = []
         for args in tasks:
             result = func(*args)
@@ -39,13 +45,17 @@ class SerialLayout(ParallelLayout):
         return out
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
-        return LayoutInfo(n_workers=1, outer_workers=1, inner_workers=1, backend="sequential",
-                          layout="serial")
+        return LayoutInfo(n_workers=1, outer_workers=1, inner_workers=1, backend="sequential", layout="serial")
 
 
-_BACKEND_NAMES = {"LokyBackend": "loky", "MultiprocessingBackend": "multiprocessing",
-                  "ThreadingBackend": "threading", "SequentialBackend": "sequential",
-                  "DaskDistributedBackend": "dask", "RayBackend": "ray"}
+_BACKEND_NAMES = {
+    "LokyBackend": "loky",
+    "MultiprocessingBackend": "multiprocessing",
+    "ThreadingBackend": "threading",
+    "SequentialBackend": "sequential",
+    "DaskDistributedBackend": "dask",
+    "RayBackend": "ray",
+}
 
 
 def _active_backend_name() -> str:
@@ -173,17 +183,23 @@ class ProcessLayout(ParallelLayout):
         warming = getattr(self, "_warming", None)
         return warming is None or all(f.done() for f in warming)
 
-    def map(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
-            callback: Callable[[Any], None] | None = None) -> list[Any]:
+    def map(
+        self,
+        func: Callable[..., Any],
+        tasks: Sequence[tuple],
+        n_jobs: int,
+        callback: Callable[[Any], None] | None = None,
+    ) -> list[Any]:
         if n_jobs <= 1 or not tasks:
             return SerialLayout().map(func, tasks, 1, callback)
         if _active_backend_name() == "loky":
             return self._map_loky(func, tasks, n_jobs, callback)
         return self._map_joblib(func, tasks, n_jobs, callback)
 
-    def _map_loky(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
-                  callback: Callable[[Any], None] | None) -> list[Any]:
-        """joblib's default backend, used directly: loky's reusable process pool.
+    def _map_loky(
+        self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int, callback: Callable[[Any], None] | None
+    ) -> list[Any]:
+        """Joblib's default backend, used directly: loky's reusable process pool.
 
         ``joblib.Parallel`` polls for results every 10 ms, which is longer than
         a chunk of Leiden trials takes on a small graph; loky's futures return as
@@ -208,8 +224,9 @@ class ProcessLayout(ParallelLayout):
             out[futures[future]] = result
         return out
 
-    def _map_joblib(self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int,
-                    callback: Callable[[Any], None] | None) -> list[Any]:
+    def _map_joblib(
+        self, func: Callable[..., Any], tasks: Sequence[tuple], n_jobs: int, callback: Callable[[Any], None] | None
+    ) -> list[Any]:
         """Any other joblib backend (dask, ray, multiprocessing, threading)."""
         jobs = (joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks))
         managed = getattr(self, "_parallel", None)
@@ -237,5 +254,6 @@ class ProcessLayout(ParallelLayout):
         else:
             inner = outer = 1
         backend = "sequential" if inner == 1 else _active_backend_name()
-        return LayoutInfo(n_workers=n_jobs, outer_workers=outer, inner_workers=inner, backend=backend,
-                          layout="processes")
+        return LayoutInfo(
+            n_workers=n_jobs, outer_workers=outer, inner_workers=inner, backend=backend, layout="processes"
+        )

@@ -107,7 +107,7 @@ class BisectionSearcher(Searcher):
         else:
             return None, float(gammas[hi_idx]), []
         span = slice(lo_idx, hi_idx + 1)
-        k_gammas = [float(g) for g, c in zip(gammas[span], counts[span]) if c == k]
+        k_gammas = [float(g) for g, c in zip(gammas[span], counts[span], strict=False) if c == k]
         return float(gammas[lo_idx]), float(gammas[hi_idx]), k_gammas
 
     # -- the strategy -------------------------------------------------------
