@@ -32,7 +32,7 @@ _EXPORTS = {
     "scice_clustering": "._api",
     "scICE_clustering": "._api",
 }
-_SUBMODULES = {"strategies", "legacy", "pl", "testing", "cli"}
+_SUBMODULES = {"strategies", "legacy", "pl", "testing", "cli", "exceptions"}
 
 __all__ = [
     "SCICE",
@@ -41,6 +41,7 @@ __all__ = [
     "strategies",
     "legacy",
     "pl",
+    "exceptions",
     "to_legacy_dict",
     "from_legacy_dict",
     "write_uns",
@@ -69,7 +70,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import legacy, pl, strategies
+    from . import exceptions, legacy, pl, strategies
     from ._api import get_robust_labels, scICE_clustering, scice_clustering
     from ._estimator import SCICE
     from ._results import ClusterResult, SCICEResults

@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .exceptions import InputFileError
+
 __all__ = [
     "InputFileError",
     "H5ADInfo",
@@ -62,10 +64,6 @@ DEFAULT_MAX_BLOCK_NNZ = 1 << 22
 
 #: Name marker of every temporary file this module creates (hidden, same folder).
 TMP_MARKER = ".scice-tmp"
-
-
-class InputFileError(ValueError):
-    """A user-facing problem with an input or output file (missing, not an .h5ad, ...)."""
 
 
 def _io() -> tuple[Any, Any]:

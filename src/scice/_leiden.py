@@ -20,6 +20,7 @@ from . import _worker
 from ._graph import GraphData
 from ._merge import effective_counts
 from ._similarity import smallest_int_dtype
+from .exceptions import FitCancelled, WorkerError
 
 __all__ = ["LeidenConfig", "TrialSet", "TrialRequest", "TrialRunner", "WorkerError", "FitCancelled"]
 
@@ -29,14 +30,6 @@ __all__ = ["LeidenConfig", "TrialSet", "TrialRequest", "TrialRunner", "WorkerErr
 #: Not on larger graphs: a Leiden call holds the GIL for its whole duration (seconds
 #: on a large graph), and the pool's start needs the GIL in this process too.
 LOCAL_WHILE_STARTING_MAX_EDGES = 50_000
-
-
-class WorkerError(RuntimeError):
-    """The worker pool failed while running Leiden chunks (a worker died, the cluster went away)."""
-
-
-class FitCancelled(Exception):
-    """Raised in a task thread once the fit has been stopped (Ctrl-C or another task failed)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ._graph import GraphData
 from ._leiden import FitCancelled, LeidenConfig, TrialRunner, TrialSet, WorkerError
 from ._merge import merge_small_clusters
 from ._results import ClusterResult
+from .exceptions import TaskFailedError
 
 __all__ = ["RunSpec", "TaskResult", "TaskFailedError", "describe_task", "evaluate_task", "finalize"]
 
@@ -74,10 +75,6 @@ def finalize(
         source_target_cluster=int(source_target),
         trial_ic=float(score.ic),
     )
-
-
-class TaskFailedError(RuntimeError):
-    """A task (one target or one manual resolution) failed; the message names it."""
 
 
 def describe_task(task: Any) -> str:

@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from ._results import ClusterResult, SCICEResults
+from .exceptions import NewerFormatError, NotSciceResultsError
 
 __all__ = [
     "to_legacy_dict",
@@ -67,18 +68,6 @@ __all__ = [
 
 #: Version of the dictionary layout written by :func:`to_legacy_dict`.
 FORMAT_VERSION = 1
-
-
-class NotSciceResultsError(ValueError):
-    """The dictionary was not written by scice (no ``format_version``: e.g. the legacy scICEpy tool's)."""
-
-
-class NewerFormatError(ValueError):
-    """The dictionary was written by a newer scice; ``version`` is its format version."""
-
-    def __init__(self, message: str, version: int):
-        super().__init__(message)
-        self.version = version
 
 
 BETA_SUPPORT_REASON = (
