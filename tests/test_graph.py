@@ -40,7 +40,7 @@ def test_same_graph_same_token_different_graph_different_token(blobs):
 
 
 def test_missing_key_lists_available_keys(pbmc):
-    with pytest.raises(KeyError, match=r"'knn'.*available keys: 'distances', 'connectivities'"):
+    with pytest.raises(KeyError, match=r"'knn'.*available keys: 'connectivities', 'distances'\)"):
         graph_from_input(pbmc, "knn")
 
 

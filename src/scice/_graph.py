@@ -65,7 +65,7 @@ def _is_anndata(obj: object) -> bool:
 
 def _extract_matrix(data: object, graph_key: str) -> tuple[sp.csr_matrix, np.ndarray | None]:
     if _is_anndata(data):
-        keys = list(data.obsp.keys())
+        keys = sorted(map(str, data.obsp.keys()))  # sorted: obsp's own order differs between anndata lines
         if graph_key not in data.obsp:
             available = ", ".join(repr(k) for k in keys) if keys else "none"
             raise KeyError(

@@ -75,6 +75,25 @@ def _io() -> tuple[Any, Any]:
     return read_elem, write_elem
 
 
+@contextlib.contextmanager
+def _nullable_strings_writable() -> Iterator[None]:
+    """Let anndata 0.11/0.12 write pandas' nullable string arrays.
+
+    A file written by anndata 0.13 with pandas 3 stores string columns and the
+    index as ``nullable-string-array``; anndata 0.12 reads them as
+    ``pd.arrays.StringArray`` but refuses to write them back unless
+    ``settings.allow_write_nullable_strings`` is on. anndata 0.13 writes them by
+    default (the setting is ``None`` there), so nothing changes on that line.
+    """
+    import anndata as ad
+
+    if getattr(ad.settings, "allow_write_nullable_strings", None) is False:
+        with ad.settings.override(allow_write_nullable_strings=True):
+            yield
+    else:
+        yield
+
+
 # ----------------------------------------------------------------------------
 # opening and inspecting
 # ----------------------------------------------------------------------------
@@ -134,13 +153,25 @@ def open_h5ad(path: str | os.PathLike, mode: str = "r") -> Iterator[Any]:
 
 
 def _frame_length(group: Any) -> int:
-    """Number of rows of an anndata dataframe group without reading it."""
+    """Number of rows of an anndata dataframe group.
+
+    The index is a plain dataset in files of anndata <= 0.12 (and of 0.13 with
+    pandas 2), and a ``nullable-string-array`` group (``values`` + ``mask``) in
+    files of anndata 0.13 with pandas 3. A dataset's length is read from its
+    shape; any other encoding is read with anndata's own element reader.
+    """
+    import h5py
+
     index_name = group.attrs.get("_index", "_index")
     if isinstance(index_name, bytes):
         index_name = index_name.decode()
-    if index_name in group:
-        return int(group[index_name].shape[0])
-    raise InputFileError(f"cannot find the index of {group.name!r}; the file is not a valid .h5ad file.")
+    if index_name not in group:
+        raise InputFileError(f"cannot find the index of {group.name!r}; the file is not a valid .h5ad file.")
+    index = group[index_name]
+    if isinstance(index, h5py.Dataset):
+        return int(index.shape[0])
+    read_elem, _ = _io()
+    return len(read_elem(index))
 
 
 @dataclass(frozen=True)
@@ -464,7 +495,7 @@ def make_light(
         X = read_x_head(f, keep, max_block_nnz=max_block_nnz)
         dropped = tuple(name for name in ("layers", "varm", "varp", "raw") if name in f and len(f[name]) > 0)
     light = ad.AnnData(X=X, obs=obs, var=var, **parts)
-    with atomic_output(output_path, "light") as tmp:
+    with atomic_output(output_path, "light") as tmp, _nullable_strings_writable():
         light.write_h5ad(tmp)
     return LightInfo(n_obs=n_obs, n_vars_total=n_total, n_vars_kept=keep, dropped=dropped)
 
