@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import scipy.sparse as sp
 
-from scice.testing import make_blob_graph
-
-
-def blob_graph(n_blobs: int = 4, size: int = 40, k: int = 8, seed: int = 0, bridge: float = 0.0) -> sp.csr_matrix:
-    """Symmetric kNN-style graph of ``n_blobs`` groups of ``size`` cells.
-
-    :func:`scice.testing.make_blob_graph` with test defaults: each cell links to
-    ``k`` random cells of its own group; ``bridge`` > 0 adds that many weak links
-    between consecutive groups (0: the groups are disconnected).
-    """
-    return make_blob_graph(n_blobs, size, k, seed, n_bridges=int(bridge))
+from scice.testing import blob_graph
 
 
 @pytest.fixture(scope="session")

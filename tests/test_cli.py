@@ -24,10 +24,10 @@ import pytest
 import scipy.sparse as sp
 
 import scice
-from conftest import blob_graph
 from scice import _h5io
 from scice._results import deep_equal
 from scice.cli import build_parser, main
+from scice.testing import blob_graph
 
 N_BLOBS, BLOB_SIZE, N_VARS = 4, 50, 40
 N_CELLS = N_BLOBS * BLOB_SIZE

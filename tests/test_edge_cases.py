@@ -15,9 +15,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 import scice
-from conftest import blob_graph
 from scice._graph import graph_from_input
 from scice._results import deep_equal
+from scice.testing import blob_graph
 
 FIT_DEFAULTS = {"n_trials": 4, "n_bootstrap": 10, "random_state": 0}
 

@@ -15,10 +15,9 @@ from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
 import scice
-from conftest import blob_graph
 from scice import SCICE, SCICEResults
 from scice.strategies import ICScorer, RefineOptimizer
-from scice.testing import check_scorer
+from scice.testing import blob_graph, check_scorer
 
 
 # ---------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import scice._estimator as estimator_module
-from conftest import blob_graph
 from scice import SCICE
 from scice._pipeline import TaskFailedError
 from scice.strategies import ProcessLayout, RefineOptimizer
+from scice.testing import blob_graph
 
 
 class FailingOptimizer(RefineOptimizer):

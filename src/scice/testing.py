@@ -40,6 +40,7 @@ from .strategies._base import (
 
 __all__ = [
     "make_blob_graph",
+    "blob_graph",
     "check_scorer",
     "check_searcher",
     "check_optimizer",
@@ -74,6 +75,15 @@ def make_blob_graph(n_blobs: int = 4, size: int = 30, k: int = 6, seed: int = 0,
     n = n_blobs * size
     adj = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
     return adj.maximum(adj.T).tocsr()
+
+
+def blob_graph(n_blobs: int = 4, size: int = 40, k: int = 8, seed: int = 0, bridge: float = 0.0) -> sp.csr_matrix:
+    """:func:`make_blob_graph` with the defaults of scice's own tests.
+
+    Each cell links to ``k`` random cells of its own group; ``bridge`` > 0 adds that
+    many weak links between consecutive groups (0: the groups are disconnected).
+    """
+    return make_blob_graph(n_blobs, size, k, seed, n_bridges=int(bridge))
 
 
 def _graph() -> GraphData:
