@@ -16,7 +16,6 @@ from scice.legacy import (
     FORMAT_VERSION,
     NewerFormatError,
     NotSciceResultsError,
-    _results_from,
     from_legacy_dict,
     ragged_get,
     to_legacy_dict,
@@ -431,6 +430,18 @@ def test_labels_use_the_smallest_lossless_int_dtype(edge_results):
     assert [c.best_labels.dtype for c in back] == [np.dtype(np.int8), np.dtype(np.int16)]
 
 
+def test_negative_labels_keep_their_sign_and_labels_beyond_int64_are_refused(edge_results):
+    r = edge_results["many_labels_no_names"]
+    first = r.clusters[0]
+    negative = dataclasses.replace(first, best_labels=first.best_labels.astype(np.int64) - 129)
+    d = to_legacy_dict(dataclasses.replace(r, clusters=(negative,)))
+    assert d["best_labels"].dtype == np.int16 and d["best_labels"].min() == -129
+    assert from_legacy_dict(d).clusters[0] == negative
+    huge = dataclasses.replace(first, best_labels=first.best_labels.astype(np.uint64) + np.uint64(2**63))
+    with pytest.raises(ValueError, match="outside the int64 range"):
+        to_legacy_dict(dataclasses.replace(r, clusters=(huge,)))
+
+
 def test_decoded_arrays_are_independent_copies(pbmc_fit):
     d = to_legacy_dict(pbmc_fit.results_)
     back = from_legacy_dict(d)
@@ -472,7 +483,7 @@ def test_to_legacy_dict_errors(pbmc_fit):
 
 
 # ---------------------------------------------------------------------------
-# write_uns and _results_from
+# write_uns
 # ---------------------------------------------------------------------------
 def test_write_uns_in_place_and_copy(pbmc_copy, pbmc_fit):
     r = pbmc_fit.results_
@@ -494,18 +505,6 @@ def test_write_uns_rejects_other_cells(pbmc_copy, pbmc_fit):
     assert "scICE" not in pbmc_copy[:10].uns
     with pytest.raises(TypeError, match="AnnData"):
         write_uns({}, r)
-
-
-def test_results_from_every_input(pbmc_copy, pbmc_fit):
-    r = pbmc_fit.results_
-    write_uns(pbmc_copy, r, key_added="mine")
-    assert _results_from(r) is r
-    assert _results_from(to_legacy_dict(r)) == r
-    assert _results_from(pbmc_copy, key="mine") == r
-    with pytest.raises(KeyError, match="run scice.write_uns"):
-        _results_from(pbmc_copy)
-    with pytest.raises(TypeError, match="SCICEResults"):
-        _results_from(42)
 
 
 def test_ragged_get_bounds():

@@ -12,9 +12,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from ._anndata import check_cells_match, is_anndata, results_from
 from ._estimator import SCICE
 from ._results import SCICEResults
-from .legacy import _check_cells_match, _is_anndata, _results_from, write_uns
+from .legacy import write_uns
 from .strategies import LayoutInfo, ProcessLayout
 
 __all__ = ["get_robust_labels", "scice_clustering", "scICE_clustering"]
@@ -82,15 +83,15 @@ def get_robust_labels(
     threshold = float(threshold)
     if np.isnan(threshold):
         raise ValueError("threshold must be a number, got NaN.")
-    is_adata = _is_anndata(data)
+    is_adata = is_anndata(data)
     if return_adata and not is_adata:
         raise ValueError(
             f"return_adata=True adds columns to adata.obs and needs an AnnData, got {type(data).__name__}. "
             "Pass the AnnData, or use return_adata=False to get a DataFrame."
         )
-    results = _results_from(data, key)
+    results = results_from(data, key)
     if is_adata:
-        _check_cells_match(data, results, "attach the labels to this AnnData")
+        check_cells_match(data, results, "attach the labels to this AnnData")
         index = pd.Index(data.obs_names)
     elif results.cell_names is not None:
         index = pd.Index(np.asarray(results.cell_names, dtype=object))
@@ -263,7 +264,7 @@ def scice_clustering(
     >>> scice.scice_clustering(adata, cluster_range=list(range(2, 11)), seed=42)  # doctest: +SKIP
     >>> adata.uns["scICE"]["best_cluster"]  # doctest: +SKIP
     """
-    if not _is_anndata(adata):
+    if not is_anndata(adata):
         raise TypeError(
             f"adata must be an AnnData object, got {type(adata).__name__}. For a sparse adjacency matrix use "
             "scice.SCICE(...).fit(matrix)."

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ._anndata import is_anndata
+
 __all__ = ["GraphData", "graph_from_input", "to_igraph"]
 
 
@@ -59,12 +61,8 @@ class GraphData:
         self.__dict__.update(state)
 
 
-def _is_anndata(obj: object) -> bool:
-    return type(obj).__name__ == "AnnData" and hasattr(obj, "obsp")
-
-
 def _extract_matrix(data: object, graph_key: str) -> tuple[sp.csr_matrix, np.ndarray | None]:
-    if _is_anndata(data):
+    if is_anndata(data):
         keys = sorted(map(str, data.obsp.keys()))  # sorted: obsp's own order differs between anndata lines
         if graph_key not in data.obsp:
             available = ", ".join(repr(k) for k in keys) if keys else "none"

@@ -52,7 +52,7 @@ def estimate_run_bytes(
 
 
 def format_bytes(n: float) -> str:
-    """``1.5 GiB``-style formatting."""
+    """A byte count for humans, in binary units: ``512 B``, ``503.1 KiB``, ``1.5 GiB``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"

@@ -30,12 +30,19 @@ __all__ = [
 ]
 
 
-def smallest_int_dtype(max_value: int) -> np.dtype:
-    """The smallest signed integer dtype that holds ``0..max_value``."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if max_value <= np.iinfo(dtype).max:
+def smallest_int_dtype(max_value: int, min_value: int = 0) -> np.dtype:
+    """The smallest signed integer dtype that holds ``min_value..max_value``.
+
+    Raises
+    ------
+    ValueError
+        If the range does not fit in ``int64``.
+    """
+    for dtype in (np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= min_value and max_value <= info.max:
             return np.dtype(dtype)
-    return np.dtype(np.int64)
+    raise ValueError(f"Labels outside the int64 range ({min_value}..{max_value}) cannot be stored.")
 
 
 def canonicalize(labels: np.ndarray) -> np.ndarray:

@@ -7,14 +7,12 @@ and (where it helps) what to do instead.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
     "check_int",
     "check_real",
-    "check_choice",
     "check_cluster_range",
     "check_resolution",
     "check_mode",
@@ -66,14 +64,6 @@ def check_real(
             raise ValueError(f"{name} must be > {min_value}, got {value}.")
     if max_value is not None and value > max_value:
         raise ValueError(f"{name} must be <= {max_value}, got {value}.")
-    return value
-
-
-def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
-    """Check that ``value`` is one of ``choices`` (strings)."""
-    if not isinstance(value, str) or value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} must be one of {options}, got {_fmt(value)}.")
     return value
 
 

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ._memory import format_bytes
+
 __all__ = ["main", "build_parser"]
 
 PROG = "scice"
@@ -442,15 +444,6 @@ def _keys(keys: Sequence[str]) -> str:
     return ", ".join(repr(k) for k in keys) if keys else "none"
 
 
-def _fmt_size(n_bytes: float) -> str:
-    """A byte count for humans (``4.3 MB``)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n_bytes < 1024 or unit == "TB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} TB"  # pragma: no cover
-
-
 def _summary_table(results: Any, threshold: float) -> str:
     """The per-count summary printed at the end of ``scice run``."""
     lines = [f"{'n_cluster':>9}  {'gamma':>10}  {'IC':>7}  {'IC 5-95%':>15}  consistent"]
@@ -479,7 +472,7 @@ def _cmd_light(args: argparse.Namespace) -> int:
     dropped = f"; dropped {', '.join(light.dropped)}" if light.dropped else ""
     say(
         f"wrote {args.output}: {light.n_obs} cells, {light.n_vars_kept} of {light.n_vars_total} variables, "
-        f"obsp {_keys(info.obsp_keys)}{dropped} ({_fmt_size(os.path.getsize(args.output))}, "
+        f"obsp {_keys(info.obsp_keys)}{dropped} ({format_bytes(os.path.getsize(args.output))}, "
         f"{time.perf_counter() - t0:.1f} s)"
     )
     return EXIT_OK
@@ -560,7 +553,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if free < size:
         raise CLIError(
             f"not enough free space next to {args.input!r} for the atomic update: it needs a temporary copy "
-            f"of {_fmt_size(size)} and {_fmt_size(free)} are free."
+            f"of {format_bytes(size)} and {format_bytes(free)} are free."
         )
     if args.light_output is not None:
         light_path = Path(args.light_output)
@@ -577,7 +570,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             temp_light = temp_path_next_to(real_input, "light")
             light_path = temp_light
         say(
-            f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({_fmt_size(size)}); "
+            f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({format_bytes(size)}); "
             f"writing the light copy" + ("" if temp_light else f" {args.light_output}")
         )
         make_light(input_path, light_path, args.n_vars)

@@ -47,13 +47,16 @@ from __future__ import annotations
 
 import json
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from . import _codec as codec
+from ._anndata import check_cells_match, coerce_results, is_anndata
+from ._codec import ragged_get
 from ._results import ClusterResult, SCICEResults
+from ._similarity import smallest_int_dtype
 from .exceptions import NewerFormatError, NotSciceResultsError
 
 __all__ = [
@@ -76,6 +79,7 @@ BETA_SUPPORT_REASON = (
 )
 
 _CLUSTER_ARRAYS = ("ic_vec", "best_labels", "labelings", "frequencies", "mei")
+_PER_RESULT = ("source_target_cluster", "gamma", "ic", "trial_ic", "n_iter")
 _DATAFRAMES = (
     "target_diagnostics",
     "resolution_search_diagnostics",
@@ -84,280 +88,14 @@ _DATAFRAMES = (
 )
 _OPTIONAL_ARRAYS = ("requested_cluster_range", "resolution_input", "cell_names")
 _MAPPINGS = ("parallel_layout", "params", "timings")
+_REQUIRED_KEYS = ("analysis_mode", "n_cluster", *_PER_RESULT, "ic_vec", "best_labels", "labels", "frequencies", "mei")
+_REQUIRED_KEYS += ("ic_threshold", "search_coverage_complete", "uncovered_targets", "uncovered_target_reasons")
+_REQUIRED_KEYS += (*_OPTIONAL_ARRAYS, *_DATAFRAMES, *_MAPPINGS, "encoding")
 
 
 # ---------------------------------------------------------------------------
-# small helpers
+# encode
 # ---------------------------------------------------------------------------
-def _smallest_int_dtype(*arrays: np.ndarray) -> np.dtype:
-    """Smallest signed integer dtype holding every value of ``arrays`` (int8 if empty)."""
-    lo, hi = 0, 0
-    for a in arrays:
-        if a.size:
-            lo, hi = min(lo, int(a.min())), max(hi, int(a.max()))
-    for dtype in (np.int8, np.int16, np.int32, np.int64):
-        info = np.iinfo(dtype)
-        if info.min <= lo and hi <= info.max:
-            return np.dtype(dtype)
-    raise ValueError(f"Labels outside the int64 range ({lo}..{hi}) cannot be stored.")
-
-
-def _str_array(values: Any) -> np.ndarray:
-    """1-d object array of Python ``str`` (what h5ad and zarr store as strings)."""
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        out[i] = str(v)
-    return out
-
-
-def _read_str_array(values: Any) -> list[str]:
-    """Strings back from h5ad (object), zarr (``StringDType``) or memory."""
-    return [str(v) for v in np.asarray(values, dtype=object).ravel().tolist()]
-
-
-def _ragged(parts: list[np.ndarray], dtype: np.dtype, row_shape: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    if parts:
-        offsets[1:] = np.cumsum([p.shape[0] for p in parts])
-        values = np.concatenate([np.asarray(p, dtype=dtype) for p in parts], axis=0)
-    else:
-        values = np.empty((0, *row_shape), dtype=dtype)
-    return {"values": values, "offsets": offsets}
-
-
-def ragged_get(entry: Mapping[str, Any], i: int) -> np.ndarray:
-    """Entries of result ``i`` of a ragged field (``ic_vec``, ``labels``, ``frequencies``).
-
-    Parameters
-    ----------
-    entry : dict
-        A ragged field of the legacy dictionary, e.g. ``adata.uns["scICE"]["ic_vec"]``,
-        with ``values`` and ``offsets``.
-    i : int
-        Position of the result (aligned with ``n_cluster``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``values[offsets[i]:offsets[i + 1]]``.
-
-    Examples
-    --------
-    >>> d = {"values": np.array([1.0, 1.1, 1.2]), "offsets": np.array([0, 1, 3])}
-    >>> ragged_get(d, 1)
-    array([1.1, 1.2])
-    """
-    offsets = np.asarray(entry["offsets"], dtype=np.int64)
-    if not -len(offsets) + 1 <= i < len(offsets) - 1:
-        raise IndexError(f"Result index {i} out of range for {len(offsets) - 1} results.")
-    i = i % (len(offsets) - 1)
-    return np.asarray(entry["values"])[offsets[i] : offsets[i + 1]]
-
-
-# ---------------------------------------------------------------------------
-# scalars and mappings (params, timings, parallel_layout)
-# ---------------------------------------------------------------------------
-def _encode_value(value: Any, where: str) -> tuple[Any, Any]:
-    """Return ``(stored, tag)``; ``stored`` is ``_MISSING`` for ``None``."""
-    if value is None:
-        return _MISSING, "none"
-    if isinstance(value, (bool, np.bool_)):
-        return np.bool_(value), "bool" if isinstance(value, bool) else "np:bool"
-    if isinstance(value, np.generic):
-        return np.asarray(value).reshape(1), f"np:{value.dtype.str}"
-    if isinstance(value, numbers.Integral):
-        return np.int64(value), "int"
-    if isinstance(value, numbers.Real):
-        return np.float64(value), "float"
-    if isinstance(value, str):
-        return value, "str"
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "OUT":
-            return _str_array(value.ravel()), f"strarray:{value.dtype.str}:{json.dumps(value.shape)}"
-        return np.array(value), "ndarray"
-    if isinstance(value, (list, tuple)):
-        arr = np.asarray(value)
-        if arr.dtype.kind == "O":
-            raise TypeError(f"{where}: cannot store the mixed or nested sequence {value!r}; use scalars of one type.")
-        stored = _str_array(arr.ravel()) if arr.dtype.kind in "UT" else arr
-        kind = "str" if arr.dtype.kind in "UT" else "num"
-        return stored, f"{type(value).__name__}:{kind}:{json.dumps(arr.shape)}"
-    if isinstance(value, Mapping):
-        return _encode_mapping(value, where)
-    raise TypeError(
-        f"{where}: values of type {type(value).__name__} cannot be stored in adata.uns; "
-        "use None, bool, int, float, str, numpy arrays or dicts of these."
-    )
-
-
-class _Missing:
-    """Marker for a ``None`` value that is left out of the stored dict."""
-
-
-_MISSING = _Missing()
-
-
-def _encode_mapping(mapping: Mapping[str, Any], where: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    stored: dict[str, Any] = {}
-    keys, tags, children = [], [], {}
-    for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{where}: key {key!r} is not a string; adata.uns only stores string keys.")
-        v, tag = _encode_value(value, f"{where}[{key!r}]")
-        keys.append(key)
-        if isinstance(tag, dict):
-            children[key] = tag
-            tag = "dict"
-        tags.append(tag)
-        if v is not _MISSING:
-            stored[key] = v
-    spec = {"keys": keys, "tags": tags, "children": children}
-    return stored, spec
-
-
-def _decode_value(stored: Any, tag: str, spec: Mapping[str, Any] | None, where: str) -> Any:
-    if tag == "none":
-        return None
-    if tag == "bool":
-        return bool(np.asarray(stored).item())
-    if tag == "np:bool":
-        return np.bool_(np.asarray(stored).item())
-    if tag.startswith("np:"):
-        return np.asarray(stored, dtype=np.dtype(tag[3:])).reshape(())[()]
-    if tag == "int":
-        return int(np.asarray(stored).item())
-    if tag == "float":
-        return float(np.asarray(stored).item())
-    if tag == "str":
-        return str(stored)
-    if tag == "ndarray":
-        return np.array(stored)
-    if tag.startswith("strarray:"):
-        _, dtype, shape = tag.split(":", 2)
-        values = _read_str_array(stored)
-        return np.array(values, dtype=np.dtype(dtype) if dtype != "|O" else object).reshape(json.loads(shape))
-    if tag.startswith(("list:", "tuple:")):
-        container, kind, shape = tag.split(":", 2)
-        arr = np.array(_read_str_array(stored)) if kind == "str" else np.asarray(stored)
-        values = arr.reshape(json.loads(shape)).tolist()
-        return tuple(values) if container == "tuple" else values
-    if tag == "dict":
-        return _decode_mapping(stored, spec, where)
-    raise ValueError(f"{where}: unknown stored type tag {tag!r}; was this written by a newer scice?")
-
-
-def _decode_mapping(stored: Mapping[str, Any], spec: Mapping[str, Any], where: str) -> dict[str, Any]:
-    keys = _read_str_array(spec["keys"])
-    tags = _read_str_array(spec["tags"])
-    children = spec.get("children", {}) or {}
-    out = {}
-    for key, tag in zip(keys, tags, strict=False):
-        if tag != "none" and key not in stored:
-            raise ValueError(f"{where}: key {key!r} is missing from the stored dictionary.")
-        out[key] = _decode_value(stored.get(key), tag, children.get(key), f"{where}[{key!r}]")
-    return out
-
-
-# ---------------------------------------------------------------------------
-# DataFrames
-# ---------------------------------------------------------------------------
-def _json_cell(value: Any, where: str) -> str:
-    if value is None or value is pd.NA:
-        return "null"
-    if isinstance(value, np.generic):
-        value = value.item()
-    try:
-        return json.dumps(value)
-    except TypeError as err:
-        raise TypeError(f"{where}: cannot store value {value!r} of type {type(value).__name__}.") from err
-
-
-def _encode_frame(df: pd.DataFrame, where: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A copy anndata stores faithfully, and what is needed to undo the changes."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{where} must be a pandas DataFrame, got {type(df).__name__}.")
-    for c in df.columns:
-        if not isinstance(c, str):
-            raise TypeError(f"{where}: column name {c!r} is not a string; adata.uns only stores string column names.")
-    if df.columns.has_duplicates:
-        raise ValueError(f"{where}: duplicated column names {df.columns[df.columns.duplicated()].tolist()}.")
-    out = {}
-    json_columns = []
-    for c in df.columns:
-        col = df[c]
-        if col.dtype == object:
-            values = col.to_numpy()
-            if all(type(v) is str for v in values):
-                out[c] = _str_array(values)
-                continue
-        elif not isinstance(col.dtype, pd.StringDtype):
-            out[c] = col.to_numpy(copy=True) if not isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col
-            continue
-        json_columns.append(c)
-        out[c] = _str_array([_json_cell(v, f"{where}[{c!r}]") for v in col.to_numpy(dtype=object)])
-    index = df.index
-    range_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-    stored = pd.DataFrame(out, columns=list(df.columns), index=pd.RangeIndex(len(df)) if range_index else index)
-    spec = {
-        "columns": list(df.columns),
-        "dtypes": [str(t) for t in df.dtypes],
-        "json_columns": json_columns,
-        "range_index": bool(range_index),
-        "index_dtype": str(index.dtype),
-    }
-    return stored, spec
-
-
-def _decode_frame(stored: Any, spec: Mapping[str, Any], where: str) -> pd.DataFrame:
-    if not isinstance(stored, pd.DataFrame):
-        raise TypeError(f"{where} should be a DataFrame, got {type(stored).__name__}.")
-    columns = _read_str_array(spec["columns"])
-    dtypes = dict(zip(columns, _read_str_array(spec["dtypes"]), strict=False))
-    json_columns = set(_read_str_array(spec["json_columns"]))
-    if list(stored.columns) != columns:
-        missing = sorted(set(columns) - set(stored.columns))
-        if missing:
-            raise ValueError(f"{where} lacks the columns {missing}.")
-    data = {}
-    for c in columns:
-        col = stored[c]
-        if c in json_columns:
-            values = np.empty(len(col), dtype=object)
-            values[:] = [json.loads(v) for v in _read_str_array(col.to_numpy(dtype=object))]
-            col = pd.Series(values, dtype=object)
-        elif dtypes[c] == "object":
-            col = pd.Series(np.array(_read_str_array(col.to_numpy(dtype=object)), dtype=object), dtype=object)
-        if str(col.dtype) != dtypes[c]:
-            col = col.astype(dtypes[c])
-        data[c] = col.reset_index(drop=True)
-    n = len(stored)
-    frame = pd.DataFrame(data, columns=columns, index=pd.RangeIndex(n))
-    if not bool(np.asarray(spec["range_index"]).item()):
-        index = stored.index
-        if str(index.dtype) != spec["index_dtype"]:
-            index = index.astype(str(spec["index_dtype"]))
-        frame.index = index
-    return frame
-
-
-# ---------------------------------------------------------------------------
-# public: encode
-# ---------------------------------------------------------------------------
-def _coerce_results(results: Any, what: str = "results") -> SCICEResults:
-    if isinstance(results, SCICEResults):
-        return results
-    fitted = getattr(results, "results_", None)
-    if isinstance(fitted, SCICEResults):
-        return fitted
-    if isinstance(results, Mapping):
-        return from_legacy_dict(results)
-    if hasattr(results, "get_params") and not hasattr(results, "results_"):
-        raise ValueError(f"{what}: the SCICE estimator is not fitted yet; call .fit(adata) first.")
-    raise TypeError(
-        f"{what} must be a SCICEResults, a fitted SCICE estimator or a legacy scICE dict, got {type(results).__name__}."
-    )
-
-
 def to_legacy_dict(results: SCICEResults) -> dict[str, Any]:
     """Encode results as the legacy ``adata.uns["scICE"]`` dictionary.
 
@@ -395,7 +133,28 @@ def to_legacy_dict(results: SCICEResults) -> dict[str, Any]:
     >>> from_legacy_dict(d) == est.results_  # doctest: +SKIP
     True
     """
-    results = _coerce_results(results)
+    results = coerce_results(results)
+    n_cells = _n_cells(results)
+    out: dict[str, Any] = {
+        "format_version": np.int64(FORMAT_VERSION),
+        "analysis_mode": str(results.analysis_mode),
+        **_per_result_fields(results.clusters, n_cells),
+        **_summary_fields(results),
+        **_method_fields(results.params),
+    }
+    if results.cell_names is not None and np.asarray(results.cell_names).dtype.kind not in "OUT":
+        raise TypeError(f"cell_names must be strings, got dtype {np.asarray(results.cell_names).dtype}.")
+    encoding = _encoding(results, n_cells)
+    for name in _DATAFRAMES:
+        out[name], encoding["dataframes"][name] = codec.encode_frame(getattr(results, name), name)
+    for name in _MAPPINGS:
+        out[name], encoding["mappings"][name] = codec.encode_mapping(getattr(results, name), name)
+    out["encoding"] = json.dumps(encoding, separators=(",", ":"))
+    return out
+
+
+def _n_cells(results: SCICEResults) -> int:
+    """The number of cells every per-cell array describes; raise if they disagree or have other shapes."""
     clusters = results.clusters
     lengths = {c.best_labels.shape[0] for c in clusters} | {c.mei.shape[0] for c in clusters}
     lengths |= {c.labelings.shape[1] for c in clusters if c.labelings.ndim == 2}
@@ -416,24 +175,84 @@ def to_legacy_dict(results: SCICEResults) -> dict[str, Any]:
                 f"Result {c.n_cluster}: expected 1-d best_labels/ic_vec/frequencies and 2-d labelings, got "
                 f"{c.best_labels.ndim}/{c.ic_vec.ndim}/{c.frequencies.ndim} and {c.labelings.ndim}."
             )
+    return n_cells
 
-    best_labels_dtype = _smallest_int_dtype(*(c.best_labels for c in clusters))
-    labels_dtype = _smallest_int_dtype(*(c.labelings for c in clusters))
-    best_labels = np.zeros((len(clusters), n_cells), dtype=best_labels_dtype)
+
+def _label_dtype(arrays: Sequence[np.ndarray]) -> np.dtype:
+    """Smallest signed integer dtype holding every value of ``arrays`` (int8 if there are none)."""
+    lo = min((int(a.min()) for a in arrays if a.size), default=0)
+    hi = max((int(a.max()) for a in arrays if a.size), default=0)
+    return smallest_int_dtype(max(hi, 0), min_value=min(lo, 0))
+
+
+def _per_result_fields(clusters: Sequence[ClusterResult], n_cells: int) -> dict[str, Any]:
+    """The arrays with one entry (or row, or ragged part) per result, in the legacy key order."""
+    best_labels = np.zeros((len(clusters), n_cells), dtype=_label_dtype([c.best_labels for c in clusters]))
+    labels_dtype = _label_dtype([c.labelings for c in clusters])
     mei = np.zeros((len(clusters), n_cells), dtype=np.float64)
     for i, c in enumerate(clusters):
         best_labels[i] = c.best_labels
         mei[i] = c.mei
-    n_cluster = np.array([c.n_cluster for c in clusters], dtype=np.int64)
+    return {
+        "n_cluster": np.array([c.n_cluster for c in clusters], dtype=np.int64),
+        "source_target_cluster": np.array([c.source_target_cluster for c in clusters], dtype=np.int64),
+        "gamma": np.array([c.gamma for c in clusters], dtype=np.float64),
+        "ic": np.array([c.ic for c in clusters], dtype=np.float64),
+        "trial_ic": np.array([c.trial_ic for c in clusters], dtype=np.float64),
+        "n_iter": np.array([c.n_iter for c in clusters], dtype=np.int64),
+        "ic_vec": codec.encode_ragged([c.ic_vec for c in clusters], np.dtype(np.float64)),
+        "best_labels": best_labels,
+        "labels": codec.encode_ragged([c.labelings for c in clusters], labels_dtype, (n_cells,)),
+        "frequencies": codec.encode_ragged([c.frequencies for c in clusters], np.dtype(np.int64)),
+        "mei": mei,
+    }
 
-    params = dict(results.params)
+
+def _summary_fields(results: SCICEResults) -> dict[str, Any]:
+    """What the legacy tool summarised about the whole run, in its key order."""
     uncovered = results.uncovered_targets
     for key in uncovered:
         if isinstance(key, bool) or not isinstance(key, numbers.Integral):
             raise TypeError(f"uncovered_targets keys must be integer cluster counts, got {key!r}.")
     best = results.best
+    return {
+        "ic_threshold": np.float64(results.ic_threshold),
+        "consistent_clusters": np.asarray(results.consistent_clusters, dtype=np.int64),
+        "best_cluster": np.int64(-1 if best is None else best.n_cluster),
+        "best_resolution": np.float64(np.nan if best is None else best.gamma),
+        "coverage_complete": np.bool_(results.coverage_complete),
+        "search_coverage_complete": np.bool_(results.search_coverage_complete),
+        "cluster_range_tested": np.array([c.n_cluster for c in results.clusters], dtype=np.int64),
+        "uncovered_targets": np.array([int(k) for k in uncovered], dtype=np.int64),
+        "uncovered_target_reasons": codec.str_array(uncovered.values()),
+        "requested_cluster_range": _array_or_empty(results.requested_cluster_range, np.int64),
+        "resolution_input": _array_or_empty(results.resolution_input, np.float64),
+        "cell_names": codec.str_array([] if results.cell_names is None else results.cell_names),
+    }
 
-    encoding: dict[str, Any] = {
+
+def _array_or_empty(value: Any, empty_dtype: type[np.generic]) -> np.ndarray:
+    return np.empty(0, dtype=empty_dtype) if value is None else np.array(value)
+
+
+def _method_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The legacy top-level copies of method parameters."""
+    params = dict(params)
+    return {
+        "graph_key": str(params.get("graph_key", "")),
+        "objective_function": str(params.get("objective_function", "")),
+        "min_cluster_size": np.int64(params.get("min_cluster_size", -1)),
+        "beta": np.float64(params["beta"]) if params.get("beta") is not None else np.float64(np.nan),
+        "beta_supported": np.bool_(True),
+        "beta_applied": np.bool_(True),
+        "beta_support_reason": BETA_SUPPORT_REASON,
+    }
+
+
+def _encoding(results: SCICEResults, n_cells: int) -> dict[str, Any]:
+    """The ``encoding`` entry, less the specs of the mappings and DataFrames (filled in by the caller)."""
+    clusters = results.clusters
+    return {
         "present": {name: getattr(results, name) is not None for name in _OPTIONAL_ARRAYS},
         "array_dtypes": {
             name: str(np.asarray(getattr(results, name)).dtype.str)
@@ -444,104 +263,17 @@ def to_legacy_dict(results: SCICEResults) -> dict[str, Any]:
         "labels_n_cells": int(n_cells),
         "mappings": {},
         "dataframes": {},
-        "uncovered_keys": [f"np:{k.dtype.str}" if isinstance(k, np.generic) else "int" for k in uncovered],
+        "uncovered_keys": [
+            f"np:{k.dtype.str}" if isinstance(k, np.generic) else "int" for k in results.uncovered_targets
+        ],
         "ic_threshold_type": type(results.ic_threshold).__name__,
         "search_coverage_complete_type": type(results.search_coverage_complete).__name__,
     }
-    out: dict[str, Any] = {
-        "format_version": np.int64(FORMAT_VERSION),
-        "analysis_mode": str(results.analysis_mode),
-        # per result
-        "n_cluster": n_cluster,
-        "source_target_cluster": np.array([c.source_target_cluster for c in clusters], dtype=np.int64),
-        "gamma": np.array([c.gamma for c in clusters], dtype=np.float64),
-        "ic": np.array([c.ic for c in clusters], dtype=np.float64),
-        "trial_ic": np.array([c.trial_ic for c in clusters], dtype=np.float64),
-        "n_iter": np.array([c.n_iter for c in clusters], dtype=np.int64),
-        "ic_vec": _ragged([c.ic_vec for c in clusters], np.dtype(np.float64)),
-        "best_labels": best_labels,
-        "labels": _ragged([c.labelings for c in clusters], labels_dtype, (n_cells,)),
-        "frequencies": _ragged([c.frequencies for c in clusters], np.dtype(np.int64)),
-        "mei": mei,
-        # summary
-        "ic_threshold": np.float64(results.ic_threshold),
-        "consistent_clusters": np.asarray(results.consistent_clusters, dtype=np.int64),
-        "best_cluster": np.int64(-1 if best is None else best.n_cluster),
-        "best_resolution": np.float64(np.nan if best is None else best.gamma),
-        "coverage_complete": np.bool_(results.coverage_complete),
-        "search_coverage_complete": np.bool_(results.search_coverage_complete),
-        "cluster_range_tested": n_cluster.copy(),
-        "uncovered_targets": np.array([int(k) for k in uncovered], dtype=np.int64),
-        "uncovered_target_reasons": _str_array(uncovered.values()),
-        "requested_cluster_range": (
-            np.empty(0, dtype=np.int64)
-            if results.requested_cluster_range is None
-            else np.array(results.requested_cluster_range)
-        ),
-        "resolution_input": (
-            np.empty(0, dtype=np.float64) if results.resolution_input is None else np.array(results.resolution_input)
-        ),
-        "cell_names": _str_array([] if results.cell_names is None else results.cell_names),
-        # method metadata (legacy top-level copies of params)
-        "graph_key": str(params.get("graph_key", "")),
-        "objective_function": str(params.get("objective_function", "")),
-        "min_cluster_size": np.int64(params.get("min_cluster_size", -1)),
-        "beta": np.float64(params["beta"]) if params.get("beta") is not None else np.float64(np.nan),
-        "beta_supported": np.bool_(True),
-        "beta_applied": np.bool_(True),
-        "beta_support_reason": BETA_SUPPORT_REASON,
-    }
-    if results.cell_names is not None and np.asarray(results.cell_names).dtype.kind not in "OUT":
-        raise TypeError(f"cell_names must be strings, got dtype {np.asarray(results.cell_names).dtype}.")
-    for name in _DATAFRAMES:
-        out[name], encoding["dataframes"][name] = _encode_frame(getattr(results, name), name)
-    for name in _MAPPINGS:
-        out[name], encoding["mappings"][name] = _encode_mapping(getattr(results, name), name)
-    out["encoding"] = json.dumps(encoding, separators=(",", ":"))
-    return out
 
 
 # ---------------------------------------------------------------------------
-# public: decode
+# decode
 # ---------------------------------------------------------------------------
-_REQUIRED_KEYS = (
-    "analysis_mode",
-    "n_cluster",
-    "source_target_cluster",
-    "gamma",
-    "ic",
-    "trial_ic",
-    "n_iter",
-    "ic_vec",
-    "best_labels",
-    "labels",
-    "frequencies",
-    "mei",
-    "ic_threshold",
-    "search_coverage_complete",
-    "uncovered_targets",
-    "uncovered_target_reasons",
-    "requested_cluster_range",
-    "resolution_input",
-    "cell_names",
-    *_DATAFRAMES,
-    *_MAPPINGS,
-    "encoding",
-)
-
-
-def _ragged_parts(entry: Any, name: str, n: int) -> list[np.ndarray]:
-    if not isinstance(entry, Mapping) or "values" not in entry or "offsets" not in entry:
-        raise ValueError(f"{name!r} must be a dict with 'values' and 'offsets' (the ragged encoding).")
-    offsets = np.asarray(entry["offsets"], dtype=np.int64)
-    values = np.asarray(entry["values"])
-    if offsets.shape != (n + 1,) or offsets[0] != 0 or offsets[-1] != values.shape[0] or np.any(np.diff(offsets) < 0):
-        raise ValueError(
-            f"{name!r}: offsets {offsets.tolist()[:10]} do not describe {n} results over {values.shape[0]} values."
-        )
-    return [values[offsets[i] : offsets[i + 1]] for i in range(n)]
-
-
 def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     """Decode a dictionary written by :func:`to_legacy_dict` back into results.
 
@@ -567,6 +299,30 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     TypeError
         If ``d`` is not a dictionary.
     """
+    enc = _read_encoding(d)
+    clusters = _decode_clusters(d, enc)
+    optional = _decode_optional_arrays(d, enc)
+    uncovered = _decode_uncovered(d, enc)
+    threshold = np.asarray(d["ic_threshold"]).item()
+    coverage = np.asarray(d["search_coverage_complete"]).item()
+    return SCICEResults(
+        clusters=clusters,
+        analysis_mode=str(d["analysis_mode"]),
+        ic_threshold=float(threshold) if enc.get("ic_threshold_type", "float") == "float" else threshold,
+        requested_cluster_range=optional["requested_cluster_range"],
+        resolution_input=optional["resolution_input"],
+        uncovered_targets=uncovered,
+        search_coverage_complete=bool(coverage)
+        if enc.get("search_coverage_complete_type", "bool") == "bool"
+        else np.bool_(coverage),
+        **{name: codec.decode_frame(d[name], enc["dataframes"][name], name) for name in _DATAFRAMES},
+        **{name: codec.decode_mapping(d[name], enc["mappings"][name], name) for name in _MAPPINGS},
+        cell_names=optional["cell_names"],
+    )
+
+
+def _read_encoding(d: Any) -> dict[str, Any]:
+    """Check that ``d`` is a complete dictionary of a format this scice reads; its parsed ``encoding``."""
     if not isinstance(d, Mapping):
         raise TypeError(f"Expected the scICE result dictionary (a dict), got {type(d).__name__}.")
     if "format_version" not in d:
@@ -586,15 +342,16 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     if missing:
         raise ValueError(f"The scICE result dictionary is incomplete; missing keys: {missing}.")
     try:
-        enc = json.loads(str(d["encoding"]))
+        return json.loads(str(d["encoding"]))
     except (TypeError, ValueError) as err:
         raise ValueError("The 'encoding' entry of the scICE result dictionary is not valid JSON.") from err
 
+
+def _decode_clusters(d: Mapping[str, Any], enc: Mapping[str, Any]) -> tuple[ClusterResult, ...]:
+    """One :class:`ClusterResult` per entry of ``n_cluster``, with its original dtypes."""
     n_cluster = np.asarray(d["n_cluster"], dtype=np.int64)
     n = n_cluster.shape[0]
-    per_result = {
-        name: np.asarray(d[name]).reshape(-1) for name in ("source_target_cluster", "gamma", "ic", "trial_ic", "n_iter")
-    }
+    per_result = {name: np.asarray(d[name]).reshape(-1) for name in _PER_RESULT}
     for name, arr in per_result.items():
         if arr.shape[0] != n:
             raise ValueError(f"{name!r} has {arr.shape[0]} entries but there are {n} results (n_cluster).")
@@ -602,106 +359,51 @@ def from_legacy_dict(d: Mapping[str, Any]) -> SCICEResults:
     mei = np.asarray(d["mei"])
     if best_labels.shape[0] != n or mei.shape[0] != n:
         raise ValueError(f"'best_labels'/'mei' need one row per result ({n}), got {best_labels.shape}/{mei.shape}.")
-    ic_vec = _ragged_parts(d["ic_vec"], "ic_vec", n)
-    labelings = _ragged_parts(d["labels"], "labels", n)
-    frequencies = _ragged_parts(d["frequencies"], "frequencies", n)
-    cdt = {name: _read_str_array(enc["cluster_dtypes"][name]) for name in _CLUSTER_ARRAYS}
-
-    clusters = []
-    for i in range(n):
-        clusters.append(
-            ClusterResult(
-                n_cluster=int(n_cluster[i]),
-                gamma=float(per_result["gamma"][i]),
-                ic=float(per_result["ic"][i]),
-                ic_vec=np.array(ic_vec[i], dtype=cdt["ic_vec"][i]),
-                best_labels=np.array(best_labels[i], dtype=cdt["best_labels"][i]),
-                labelings=np.array(labelings[i], dtype=cdt["labelings"][i]),
-                frequencies=np.array(frequencies[i], dtype=cdt["frequencies"][i]),
-                mei=np.array(mei[i], dtype=cdt["mei"][i]),
-                n_iter=int(per_result["n_iter"][i]),
-                source_target_cluster=int(per_result["source_target_cluster"][i]),
-                trial_ic=float(per_result["trial_ic"][i]),
-            )
+    ic_vec = codec.decode_ragged(d["ic_vec"], "ic_vec", n)
+    labelings = codec.decode_ragged(d["labels"], "labels", n)
+    frequencies = codec.decode_ragged(d["frequencies"], "frequencies", n)
+    cdt = {name: codec.read_str_array(enc["cluster_dtypes"][name]) for name in _CLUSTER_ARRAYS}
+    return tuple(
+        ClusterResult(
+            n_cluster=int(n_cluster[i]),
+            gamma=float(per_result["gamma"][i]),
+            ic=float(per_result["ic"][i]),
+            ic_vec=np.array(ic_vec[i], dtype=cdt["ic_vec"][i]),
+            best_labels=np.array(best_labels[i], dtype=cdt["best_labels"][i]),
+            labelings=np.array(labelings[i], dtype=cdt["labelings"][i]),
+            frequencies=np.array(frequencies[i], dtype=cdt["frequencies"][i]),
+            mei=np.array(mei[i], dtype=cdt["mei"][i]),
+            n_iter=int(per_result["n_iter"][i]),
+            source_target_cluster=int(per_result["source_target_cluster"][i]),
+            trial_ic=float(per_result["trial_ic"][i]),
         )
+        for i in range(n)
+    )
 
+
+def _decode_optional_arrays(d: Mapping[str, Any], enc: Mapping[str, Any]) -> dict[str, Any]:
+    """``requested_cluster_range``, ``resolution_input`` and ``cell_names``: ``None`` or their original array."""
     present = {name: bool(np.asarray(enc["present"][name]).item()) for name in _OPTIONAL_ARRAYS}
     dtypes = enc.get("array_dtypes", {})
-    optional: dict[str, Any] = {}
-    for name in _OPTIONAL_ARRAYS:
-        if not present[name]:
-            optional[name] = None
-            continue
-        dtype = np.dtype(str(dtypes[name]))
-        if dtype.kind in "OUT":
-            values = _read_str_array(d[name])
-            optional[name] = np.array(values, dtype=object) if dtype.kind == "O" else np.array(values, dtype=dtype)
-        else:
-            optional[name] = np.array(d[name], dtype=dtype)
+    return {name: codec.decode_array(d[name], dtypes[name]) if present[name] else None for name in _OPTIONAL_ARRAYS}
 
-    key_types = _read_str_array(enc["uncovered_keys"])
+
+def _decode_uncovered(d: Mapping[str, Any], enc: Mapping[str, Any]) -> dict[Any, str]:
+    """``uncovered_targets``: target -> reason, with the keys' original integer types."""
+    key_types = codec.read_str_array(enc["uncovered_keys"])
     targets = np.asarray(d["uncovered_targets"], dtype=np.int64).tolist()
-    reasons = _read_str_array(d["uncovered_target_reasons"])
+    reasons = codec.read_str_array(d["uncovered_target_reasons"])
     if len(targets) != len(reasons):
         raise ValueError("'uncovered_targets' and 'uncovered_target_reasons' must have the same length.")
-    uncovered = {
+    return {
         (np.dtype(t[3:]).type(k) if t.startswith("np:") else int(k)): r
         for k, r, t in zip(targets, reasons, key_types, strict=False)
     }
-
-    threshold = np.asarray(d["ic_threshold"]).item()
-    coverage = np.asarray(d["search_coverage_complete"]).item()
-    return SCICEResults(
-        clusters=tuple(clusters),
-        analysis_mode=str(d["analysis_mode"]),
-        ic_threshold=float(threshold) if enc.get("ic_threshold_type", "float") == "float" else threshold,
-        requested_cluster_range=optional["requested_cluster_range"],
-        resolution_input=optional["resolution_input"],
-        uncovered_targets=uncovered,
-        search_coverage_complete=bool(coverage)
-        if enc.get("search_coverage_complete_type", "bool") == "bool"
-        else np.bool_(coverage),
-        **{name: _decode_frame(d[name], enc["dataframes"][name], name) for name in _DATAFRAMES},
-        **{name: _decode_mapping(d[name], enc["mappings"][name], name) for name in _MAPPINGS},
-        cell_names=optional["cell_names"],
-    )
 
 
 # ---------------------------------------------------------------------------
 # AnnData
 # ---------------------------------------------------------------------------
-def _is_anndata(obj: Any) -> bool:
-    return hasattr(obj, "uns") and hasattr(obj, "obs_names") and hasattr(obj, "obs")
-
-
-def _check_cells_match(adata: Any, results: SCICEResults, action: str) -> None:
-    """Raise if ``results`` were not computed on ``adata``'s cells (in this order)."""
-    obs_names = np.asarray(adata.obs_names, dtype=object)
-    if results.cell_names is not None:
-        names = np.asarray(results.cell_names, dtype=object)
-        if names.shape != obs_names.shape:
-            raise ValueError(
-                f"Cannot {action}: the results describe {names.shape[0]} cells but the AnnData has "
-                f"{obs_names.shape[0]} (adata.n_obs). Use the AnnData the results were computed on, or re-run "
-                "scICE on this one."
-            )
-        mismatch = np.flatnonzero(names != obs_names)
-        if mismatch.size:
-            i = int(mismatch[0])
-            raise ValueError(
-                f"Cannot {action}: the cell names stored with the results differ from adata.obs_names "
-                f"({mismatch.size} positions, first at {i}: {names[i]!r} vs {obs_names[i]!r}). Cells were "
-                "subset or reordered since the fit; reorder with adata[stored_cell_names] or re-run scICE."
-            )
-    elif results.clusters:
-        n_cells = results.clusters[0].best_labels.shape[0]
-        if n_cells != obs_names.shape[0]:
-            raise ValueError(
-                f"Cannot {action}: the results describe {n_cells} cells but the AnnData has "
-                f"{obs_names.shape[0]} (adata.n_obs)."
-            )
-
-
 def write_uns(adata: Any, results: Any, key_added: str = "scICE", copy: bool = False) -> Any:
     """Store results in ``adata.uns[key_added]`` as the legacy, h5ad-safe dictionary.
 
@@ -733,29 +435,14 @@ def write_uns(adata: Any, results: Any, key_added: str = "scICE", copy: bool = F
     >>> scice.write_uns(adata, est.results_)  # doctest: +SKIP
     >>> adata.write_h5ad("pbmc_scice.h5ad")  # doctest: +SKIP
     """
-    if not _is_anndata(adata):
+    if not is_anndata(adata):
         raise TypeError(f"adata must be an AnnData object, got {type(adata).__name__}.")
     if not isinstance(key_added, str) or not key_added:
         raise TypeError(f"key_added must be a non-empty string, got {key_added!r}.")
-    results = _coerce_results(results)
-    _check_cells_match(adata, results, f"write the results into adata.uns[{key_added!r}]")
+    results = coerce_results(results)
+    check_cells_match(adata, results, f"write the results into adata.uns[{key_added!r}]")
     encoded = to_legacy_dict(results)
     if copy:
         adata = adata.copy()
     adata.uns[key_added] = encoded
     return adata if copy else None
-
-
-def _results_from(data: Any, key: str = "scICE") -> SCICEResults:
-    """Results from an AnnData (``uns[key]``), a legacy dict, results or a fitted SCICE."""
-    if isinstance(data, SCICEResults):
-        return data
-    if _is_anndata(data):
-        if key not in data.uns:
-            raise KeyError(
-                f"No scICE results in adata.uns[{key!r}] (available keys: {sorted(map(str, data.uns.keys()))}); "
-                "run scice.write_uns(adata, est.results_) / scice.scice_clustering(adata, ...) first, or pass "
-                "key= if they are stored under another key."
-            )
-        return from_legacy_dict(data.uns[key])
-    return _coerce_results(data, "data")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .legacy import _check_cells_match, _is_anndata, _results_from
+from ._anndata import check_cells_match, is_anndata, results_from
 
 __all__ = ["plot_ic", "plot_stability"]
 
@@ -121,7 +121,7 @@ def plot_ic(
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FormatStrFormatter
 
-    results = _results_from(data, key)
+    results = results_from(data, key)
     threshold = _check_threshold(threshold)
     has_threshold = np.isfinite(threshold)
     clusters = [c for c in results.clusters if c.ic_vec.size and np.isfinite(c.ic)]
@@ -327,17 +327,17 @@ def plot_stability(
     ValueError
         If there are no results, or they belong to other cells.
     """
-    if not _is_anndata(adata):
+    if not is_anndata(adata):
         raise TypeError(f"plot_stability needs the AnnData (for its embedding), got {type(adata).__name__}.")
     if basis not in adata.obsm:
         raise KeyError(
             f"No embedding adata.obsm[{basis!r}] (available: {sorted(adata.obsm.keys())}). Compute it first, "
             "e.g. sc.pp.neighbors(adata); sc.tl.umap(adata), or pass basis= for another embedding."
         )
-    results = _results_from(adata, key)
+    results = results_from(adata, key)
     if not results.clusters:
         raise ValueError("The scICE results contain no cluster count to plot.")
-    _check_cells_match(adata, results, "plot the results on this AnnData")
+    check_cells_match(adata, results, "plot the results on this AnnData")
     if n_cluster is None:
         n_cluster = results.best_cluster
     result = results[int(n_cluster)]
