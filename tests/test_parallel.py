@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import pickle
+
 import joblib
 import pytest
+from sklearn.base import clone
 
 from scice import SCICE
+from scice.strategies import ProcessLayout
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +87,19 @@ def test_timings_record_leiden_and_scoring(pbmc_fit):
     assert t["n_leiden_calls"] > 0 and t["leiden_seconds"] > 0
     assert 0 <= t["scoring_seconds"] < t["leiden_seconds"]
     assert t["total_seconds"] >= t["search_seconds"]
+
+
+def test_a_layouts_live_pool_stays_out_of_its_parameters():
+    """The pool a session opens is not layout state: clone, get_params, pickling and deepcopy never see it."""
+    layout = ProcessLayout(tasks_per_worker=3)
+    params = layout.get_params()
+    with layout.session(2):
+        pool = layout._session
+        assert pool is not None and pool.executor is not None and len(pool.warming) == 2
+        assert layout.get_params() == params
+        for other in (pickle.loads(pickle.dumps(layout)), copy.deepcopy(layout), clone(layout)):
+            assert type(other) is ProcessLayout and other.get_params() == params
+            assert "_session" not in vars(other) and other._session is None and other.ready()
+        assert layout._session is pool  # copying left the fit's pool in place
+        assert len(set(layout.map(os.getpid, [()] * 6, 2)) - {os.getpid()}) >= 1  # and it still runs chunks
+    assert "_session" not in vars(layout) and layout.ready()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +15,9 @@ import pytest
 from scice import _worker
 from scice._graph import graph_from_input
 from scice._leiden import FitCancelled, LeidenConfig, TrialRequest, TrialRunner
+from scice._worker import Chunk, GraphArrays
 from scice.strategies import ProcessLayout, SerialLayout
+from scice.strategies._parallel import LOCAL_WHILE_STARTING_MAX_EDGES, runs_in_parent
 
 
 def test_worker_module_imports_no_heavy_dependencies():
@@ -58,7 +62,7 @@ def test_run_trials_needs_the_graph_once(blobs):
     token = graph.token + "-test-run-trials"  # not held by this process yet
     args = ("CPM", 0.05, 0.01, 3, np.arange(4))
     assert _worker.run_trials(token, None, *args) is None
-    arrays = (graph.n_vertices, graph.sources, graph.targets, graph.weights)
+    arrays = GraphArrays(graph.n_vertices, graph.sources, graph.targets, graph.weights)
     labels, seconds = _worker.run_trials(token, arrays, *args)
     assert labels.shape == (4, graph.n_vertices) and seconds > 0
     again, _ = _worker.run_trials(token, None, *args)  # now held: no arrays needed
@@ -121,8 +125,6 @@ class StartingLayout(SerialLayout):
 def test_small_graphs_start_in_the_parent_large_ones_wait_for_workers(blobs):
     import scipy.sparse as sp
 
-    from scice._leiden import LOCAL_WHILE_STARTING_MAX_EDGES
-
     rng = np.random.default_rng(0)
     n = 20_000
     rows = rng.integers(0, n, size=LOCAL_WHILE_STARTING_MAX_EDGES + 5_000)
@@ -134,3 +136,112 @@ def test_small_graphs_start_in_the_parent_large_ones_wait_for_workers(blobs):
         layout = StartingLayout()
         TrialRunner(graph, LeidenConfig(), layout=layout, n_chunks=2).run(0.05, np.arange(2), 1, 0.01)
         assert (layout.calls > 0) == expect_map
+
+
+def test_a_chunk_is_the_run_trials_call_by_name(blobs):
+    graph = graph_from_input(blobs)
+    arrays = GraphArrays(graph.n_vertices, graph.sources, graph.targets, graph.weights)
+    chunk = Chunk(graph.token + "-test-chunk", None, "CPM", 0.05, 0.01, 3, np.arange(3))
+    assert chunk.initial is None and chunk.arrays is None
+    assert _worker.run_trials(*chunk) is None  # this process lacks the graph under that token
+    resend = chunk._replace(arrays=arrays)
+    assert resend[2:7] == chunk[2:7] and resend.arrays.n_vertices == graph.n_vertices
+    labels, _ = _worker.run_trials(*pickle.loads(pickle.dumps(resend)))  # crosses a process boundary as is
+    again, _ = _worker.run_trials(*pickle.loads(pickle.dumps(chunk)))
+    assert np.array_equal(labels, again) and labels.shape == (3, graph.n_vertices)
+
+
+class RecordingLayout(SerialLayout):
+    """Runs chunks here and records every chunk it was given."""
+
+    def __init__(self):
+        self.sent = []
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        self.sent.append(list(tasks))
+        return super().map(func, tasks, n_jobs, callback)
+
+
+def test_runner_sends_named_chunks_and_resends_them_with_the_graph(blobs):
+    graph = graph_from_input(blobs)
+    _worker._GRAPHS.pop(graph.token, None)  # as on a fresh worker
+    layout = RecordingLayout()
+    start = TrialRunner(graph, LeidenConfig()).run(0.05, np.arange(4), 2, 0.1)
+    _worker._GRAPHS.pop(graph.token, None)
+    runner = TrialRunner(graph, LeidenConfig(), layout=layout, n_chunks=2)
+    got = runner.run(0.05, np.arange(10, 14), 2, 0.1, start=start)
+    first, resent = layout.sent
+    assert all(isinstance(c, Chunk) and c.arrays is None and c.token == graph.token for c in first)
+    assert [c.seeds.tolist() for c in first] == [[10, 11], [12, 13]]
+    assert np.array_equal(np.concatenate([c.initial for c in first]), start.labelings)
+    assert [c._replace(arrays=None)[2:6] for c in resent] == [c[2:6] for c in first]
+    assert all(isinstance(c.arrays, GraphArrays) and c.arrays.n_vertices == graph.n_vertices for c in resent)
+    assert runner.stats()["n_graph_sends"] == 2
+    local = TrialRunner(graph, LeidenConfig()).run(0.05, np.arange(10, 14), 2, 0.1, start=start)
+    assert np.array_equal(got.labelings, local.labelings)
+
+
+def _random_graph():
+    rng = np.random.default_rng(0)
+    sources = rng.integers(0, 300, 1500)
+    targets = (sources + rng.integers(1, 300, 1500)) % 300
+    return _worker.build_igraph(300, sources, targets, np.ones(1500))
+
+
+def test_seeded_igraph_rng_seeds_the_block_and_restores_pythons_generator():
+    g = _random_graph()
+
+    def leiden():
+        kw = dict(objective_function="CPM", weights="weight", resolution=0.02, beta=0.01, n_iterations=1)
+        return g.community_leiden(**kw).membership
+
+    with _worker.seeded_igraph_rng(7):
+        a = leiden()
+    with pytest.raises(ZeroDivisionError), _worker.seeded_igraph_rng(8):
+        leiden()
+        raise ZeroDivisionError
+    with _worker.seeded_igraph_rng(7):
+        assert leiden() == a
+    # Afterwards igraph draws from Python's `random` module again (also after the error).
+    random.seed(3)
+    first = leiden()
+    random.seed(3)
+    assert leiden() == first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ready", "expected"),
+    [
+        (dict(n_workers=1, n_edges=10**6), True, True),  # one worker: nothing to spread
+        (dict(n_workers=0, n_edges=10**6), True, True),  # resolve() chose the parent (pool_workers 0)
+        (dict(n_workers=2), None, False),  # a layout's map: no graph rule
+        (dict(n_workers=2, n_edges=999, min_edges=1_000), None, True),  # below ProcessLayout.inner_min_edges
+        (dict(n_workers=2, n_edges=1_000, min_edges=1_000), None, False),
+        (dict(n_workers=2, n_edges=LOCAL_WHILE_STARTING_MAX_EDGES), False, True),  # pool starting, small graph
+        (dict(n_workers=2, n_edges=LOCAL_WHILE_STARTING_MAX_EDGES + 1), False, False),  # large graph waits
+        (dict(n_workers=2, n_edges=10), True, False),  # pool up
+    ],
+)
+def test_runs_in_parent_is_one_rule(kwargs, ready, expected):
+    calls = []
+
+    def layout_ready():
+        calls.append(1)
+        return ready
+
+    assert runs_in_parent(**kwargs, ready=None if ready is None else layout_ready) is expected
+    # ready() is asked only when the answer depends on it: a small graph on a real pool
+    small = kwargs["n_workers"] > 1 and kwargs.get("n_edges", 0) <= LOCAL_WHILE_STARTING_MAX_EDGES
+    assert len(calls) == (1 if ready is not None and small else 0)
+
+
+def test_process_layout_decides_with_the_same_rule():
+    layout = ProcessLayout(inner_min_edges=1_000)
+    assert layout.resolve(2, 5, 100, 999).inner_workers == 1
+    assert layout.resolve(2, 5, 100, 1_000).inner_workers == 2
+    assert layout.resolve(1, 5, 100, 10**6).pool_workers == 0
+    assert layout.map(os.getpid, [()] * 3, 1) == [os.getpid()] * 3  # one worker: here
+    assert layout.map(os.getpid, [], 2) == []
+    with layout.session(1):
+        assert layout._session is not None and layout._session.executor is None and layout.ready()
+    assert layout._session is None

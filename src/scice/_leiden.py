@@ -20,16 +20,19 @@ from . import _worker
 from ._graph import GraphData
 from ._merge import effective_counts
 from ._similarity import smallest_int_dtype
+from ._worker import Chunk
 from .exceptions import FitCancelled, WorkerError
+from .strategies._parallel import LOCAL_WHILE_STARTING_MAX_EDGES, runs_in_parent
 
-__all__ = ["LeidenConfig", "TrialSet", "TrialRequest", "TrialRunner", "WorkerError", "FitCancelled"]
-
-
-#: While a layout's workers are still starting (``layout.ready()`` is False), trials
-#: on graphs up to this many edges run in the calling process instead of waiting.
-#: Not on larger graphs: a Leiden call holds the GIL for its whole duration (seconds
-#: on a large graph), and the pool's start needs the GIL in this process too.
-LOCAL_WHILE_STARTING_MAX_EDGES = 50_000
+__all__ = [
+    "LeidenConfig",
+    "TrialSet",
+    "TrialRequest",
+    "TrialRunner",
+    "WorkerError",
+    "FitCancelled",
+    "LOCAL_WHILE_STARTING_MAX_EDGES",
+]
 
 
 @dataclass(frozen=True)
@@ -198,37 +201,15 @@ class TrialRunner:
     # -- private ----------------------------------------------------------
     def _arrays(self) -> _worker.GraphArrays:
         g = self.graph
-        return (g.n_vertices, g.sources, g.targets, g.weights)
+        return _worker.GraphArrays(g.n_vertices, g.sources, g.targets, g.weights)
 
     def _compute(self, requests: list[TrialRequest]) -> list[TrialSet]:
-        # Split every request into chunks of consecutive trials.
-        jobs = []  # (request index, first trial, seeds, initial labels)
-        for r, req in enumerate(requests):
-            seeds = np.asarray(req.seeds, dtype=np.int64)
-            initial = None if req.start is None else req.start.labelings
-            parts = min(self.n_chunks, seeds.size)
-            for idx in np.array_split(np.arange(seeds.size), parts):
-                if idx.size:
-                    jobs.append((r, idx, seeds[idx], None if initial is None else initial[idx]))
-        cfg = self.config
-        args = [
-            (
-                self.graph.token,
-                None,
-                cfg.objective_function,
-                requests[r].gamma,
-                requests[r].beta,
-                requests[r].n_iterations,
-                seeds,
-                init,
-            )
-            for r, _, seeds, init in jobs
-        ]
-        answers = self._dispatch(args)
+        places, chunks = self._split(requests)
+        answers = self._dispatch(chunks)
 
         labels = [np.empty((req.seeds.size, self.graph.n_vertices), dtype=np.int32) for req in requests]
         seconds = 0.0
-        for (r, idx, _, _), (lab, sec) in zip(jobs, answers, strict=False):
+        for (r, idx), (lab, sec) in zip(places, answers, strict=False):
             labels[r][idx] = lab
             seconds += sec
         with self._lock:
@@ -240,7 +221,7 @@ class TrialRunner:
             trial_set = TrialSet(
                 gamma=float(req.gamma),
                 labelings=lab,
-                effective_counts=effective_counts(lab, cfg.min_cluster_size),
+                effective_counts=effective_counts(lab, self.config.min_cluster_size),
                 n_iterations=int(req.n_iterations) + (0 if req.start is None else req.start.n_iterations),
                 key=req.key,
             )
@@ -248,27 +229,51 @@ class TrialRunner:
             out.append(trial_set)
         return out
 
-    def _dispatch(self, args: list[tuple]) -> list[tuple[np.ndarray, float]]:
+    def _split(self, requests: list[TrialRequest]) -> tuple[list[tuple[int, np.ndarray]], list[Chunk]]:
+        """Split every request into chunks of consecutive trials.
+
+        Returns each chunk's place (request index, trial positions) and the chunks,
+        which name the graph by its token and carry no edges.
+        """
+        places: list[tuple[int, np.ndarray]] = []
+        chunks: list[Chunk] = []
+        for r, req in enumerate(requests):
+            seeds = np.asarray(req.seeds, dtype=np.int64)
+            initial = None if req.start is None else req.start.labelings
+            parts = min(self.n_chunks, seeds.size)
+            for idx in np.array_split(np.arange(seeds.size), parts):
+                if not idx.size:
+                    continue
+                places.append((r, idx))
+                chunks.append(
+                    Chunk(
+                        token=self.graph.token,
+                        arrays=None,
+                        objective_function=self.config.objective_function,
+                        gamma=req.gamma,
+                        beta=req.beta,
+                        n_iterations=req.n_iterations,
+                        seeds=seeds[idx],
+                        initial=None if initial is None else initial[idx],
+                    )
+                )
+        return places, chunks
+
+    def _dispatch(self, chunks: list[Chunk]) -> list[tuple[np.ndarray, float]]:
         """Run chunks here or on the workers; a worker lacking the graph gets it on a resend."""
-        if self.n_workers <= 1 or (self.graph.n_edges <= LOCAL_WHILE_STARTING_MAX_EDGES and not self.layout.ready()):
+        ready = None if self.layout is None else self.layout.ready
+        if runs_in_parent(self.n_workers, self.graph.n_edges, ready=ready):
             arrays = self._arrays()
             # One thread at a time: igraph holds the GIL anyway, and a trial's
             # seeding and its Leiden call must not interleave with another's.
             with self._local_lock:
-                return [_worker.run_trials(a[0], arrays, *a[2:]) for a in args]
-
-        def check(_result: Any) -> None:
-            if self._stopped.is_set():
-                raise FitCancelled()
-
+                return [_worker.run_trials(*chunk._replace(arrays=arrays)) for chunk in chunks]
         try:
-            answers = self.layout.map(_worker.run_trials, args, self.n_workers, check)
+            answers = self._map(chunks)
             missing = [i for i, a in enumerate(answers) if a is None]
             if missing:
                 arrays = self._arrays()
-                again = self.layout.map(
-                    _worker.run_trials, [(args[i][0], arrays, *args[i][2:]) for i in missing], self.n_workers, check
-                )
+                again = self._map([chunks[i]._replace(arrays=arrays) for i in missing])
                 for i, a in zip(missing, again, strict=False):
                     answers[i] = a
         except FitCancelled:
@@ -277,11 +282,20 @@ class TrialRunner:
             self._pool_failed = True
             raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
         with self._lock:
-            self.n_chunks_sent += len(args) + len(missing)
+            self.n_chunks_sent += len(chunks) + len(missing)
             self.n_graph_sends += len(missing)
         if any(a is None for a in answers):  # pragma: no cover - a backend that drops arguments
             raise WorkerError("a worker did not receive the graph it was sent")
         return answers
+
+    def _map(self, chunks: list[Chunk]) -> list[Any]:
+        """``layout.map`` of :func:`scice._worker.run_trials`, stopping at the first result after :meth:`stop`."""
+
+        def check(_result: Any) -> None:
+            if self._stopped.is_set():
+                raise FitCancelled()
+
+        return self.layout.map(_worker.run_trials, chunks, self.n_workers, check)
 
     def _remember(self, trial_set: TrialSet) -> None:
         size = trial_set.labelings.nbytes

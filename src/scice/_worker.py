@@ -4,16 +4,18 @@ This module imports only numpy and igraph (and ``scice/__init__`` loads nothing
 eagerly), so a fresh worker is ready in about a second instead of the ~4 s that
 importing scikit-learn, pandas and anndata would cost.
 
-The graph travels only to workers that lack it: a chunk names the graph by its token and
-carries no edges; a worker that does not hold that graph answers ``None`` and
-the parent sends the chunk again with the edge arrays (see
-:meth:`scice._leiden.TrialRunner`). This needs nothing from the backend, so it
-works the same on loky, dask or ray workers.
+A :class:`Chunk` is the one record that crosses the process boundary: the
+arguments of :func:`run_trials`, by name. The graph travels only to workers
+that lack it: a chunk names the graph by its token and carries no edges; a
+worker that does not hold that graph answers ``None`` and the parent sends the
+chunk again with the edge arrays (see :class:`scice._leiden.TrialRunner`). This
+needs nothing from the backend, so it works the same on loky, dask or ray
+workers.
 
-A trial seeds igraph's generator itself (``igraph.set_random_number_generator``
-with a ``random.Random(seed)``) and restores the default afterwards. igraph's
-generator is shared per thread, so this is the only way to make a trial depend
-on its seed alone, wherever and in whatever order it runs.
+A trial seeds igraph's generator itself (:func:`seeded_igraph_rng`) and
+restores the default afterwards. igraph's generator is shared per thread, so
+this is the only way to make a trial depend on its seed alone, wherever and in
+whatever order it runs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import random
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,10 +47,44 @@ if os.environ.get("SCICE_WORKER") == "1" and "matplotlib" not in sys.modules:
 else:
     import igraph as ig
 
-__all__ = ["GraphArrays", "WORKER_ENV", "build_igraph", "run_trials", "held_graphs", "call_indexed"]
+__all__ = [
+    "Chunk",
+    "GraphArrays",
+    "WORKER_ENV",
+    "build_igraph",
+    "run_trials",
+    "held_graphs",
+    "call_indexed",
+    "seeded_igraph_rng",
+]
 
-#: ``(n_vertices, sources, targets, weights)``: an undirected graph, each edge once.
-GraphArrays = tuple
+
+class GraphArrays(NamedTuple):
+    """An undirected weighted graph as arrays, each edge once."""
+
+    n_vertices: int
+    sources: np.ndarray
+    targets: np.ndarray
+    weights: np.ndarray
+
+
+class Chunk(NamedTuple):
+    """The arguments of one :func:`run_trials` call: consecutive trials of one trial set.
+
+    It is a tuple, so a layout runs it as ``run_trials(*chunk)`` and pickles it
+    like any tuple. ``arrays`` is ``None`` unless the chunk is resent to a worker
+    that lacks the graph (``chunk._replace(arrays=...)``).
+    """
+
+    token: str
+    arrays: GraphArrays | None
+    objective_function: str
+    gamma: float
+    beta: float
+    n_iterations: int
+    seeds: np.ndarray
+    initial: np.ndarray | None = None
+
 
 # token -> igraph.Graph, per process. Two graphs at most: a notebook that fits
 # two datasets alternately does not rebuild them every time.
@@ -72,6 +111,20 @@ def call_indexed(func, index: int, args: tuple) -> tuple[int, object]:
 def held_graphs() -> list[str]:
     """Tokens of the graphs this process holds (for tests and diagnostics)."""
     return list(_GRAPHS)
+
+
+@contextmanager
+def seeded_igraph_rng(seed: int) -> Iterator[None]:
+    """Seed igraph's generator with ``random.Random(seed)`` for the block; restore the default after.
+
+    Like scanpy's ``_set_igraph_rng``: every Leiden trial runs inside one, so
+    its labels depend on its seed alone.
+    """
+    ig.set_random_number_generator(random.Random(int(seed)))
+    try:
+        yield
+    finally:
+        ig.set_random_number_generator(random)
 
 
 def _graph(token: str, arrays: GraphArrays | None) -> ig.Graph | None:
@@ -125,9 +178,8 @@ def run_trials(
     seeds = np.asarray(seeds, dtype=np.int64)
     labelings = np.empty((seeds.size, g.vcount()), dtype=np.int32)
     t0 = time.perf_counter()
-    try:
-        for t, seed in enumerate(seeds):
-            ig.set_random_number_generator(random.Random(int(seed)))
+    for t, seed in enumerate(seeds):
+        with seeded_igraph_rng(seed):
             part = g.community_leiden(
                 objective_function=objective_function,
                 weights="weight",
@@ -136,7 +188,5 @@ def run_trials(
                 n_iterations=int(n_iterations),
                 initial_membership=None if initial is None else initial[t].tolist(),
             )
-            labelings[t] = part.membership
-    finally:
-        ig.set_random_number_generator(random)
+        labelings[t] = part.membership
     return labelings, time.perf_counter() - t0

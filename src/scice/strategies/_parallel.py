@@ -4,14 +4,13 @@ Leiden holds the GIL and igraph's generator is per thread, so Leiden is spread
 over processes, never threads (the parent's threads only coordinate tasks).
 :class:`ProcessLayout` uses joblib without naming a backend, so
 ``with joblib.parallel_config(backend="dask"):`` (or ray) sends the work to
-that cluster; joblib's default is a local process pool (loky).
+that cluster; joblib's default is a local process pool (loky). Whether trials
+run in the calling process or on the pool is decided by one rule,
+:func:`runs_in_parent`.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import as_completed
 from contextlib import contextmanager
@@ -19,11 +18,50 @@ from typing import Any
 
 import joblib
 
-from .._worker import WORKER_ENV, held_graphs
 from .._worker import call_indexed as _indexed
 from ._base import LayoutInfo, ParallelLayout
+from ._pool import _PoolSession, active_backend_name
 
-__all__ = ["SerialLayout", "ProcessLayout"]
+__all__ = ["SerialLayout", "ProcessLayout", "runs_in_parent", "LOCAL_WHILE_STARTING_MAX_EDGES"]
+
+#: While a layout's workers are still starting (``layout.ready()`` is False), trials
+#: on graphs up to this many edges run in the calling process instead of waiting.
+#: Not on larger graphs: a Leiden call holds the GIL for its whole duration (seconds
+#: on a large graph), and the pool's start needs the GIL in this process too.
+LOCAL_WHILE_STARTING_MAX_EDGES = 50_000
+
+
+def runs_in_parent(
+    n_workers: int, n_edges: int = 0, *, min_edges: int = 0, ready: Callable[[], bool] | None = None
+) -> bool:
+    """Whether Leiden trials run in the calling process instead of on the worker pool.
+
+    The one rule behind every such decision (:meth:`ProcessLayout.resolve`,
+    :meth:`ProcessLayout.session` and :meth:`ProcessLayout.map`, and the trial
+    runner's dispatch). Trials run in the parent when
+
+    - there are fewer than two workers, or
+    - the graph has fewer than ``min_edges`` edges (sending chunks would cost
+      more than it saves), or
+    - the pool is still starting (``ready()`` is False) and the graph has at most
+      :data:`LOCAL_WHILE_STARTING_MAX_EDGES` edges. ``ready`` is only called
+      for such small graphs.
+
+    Parameters
+    ----------
+    n_workers
+        Workers the trials could be spread over.
+    n_edges
+        Edges of the graph (0 when unknown: no edge rule applies).
+    min_edges
+        Edge count from which trials go to the pool.
+    ready
+        The layout's :meth:`~scice.strategies.ParallelLayout.ready`, or ``None``
+        when the pool's start does not matter.
+    """
+    if n_workers <= 1 or n_edges < min_edges:
+        return True
+    return ready is not None and n_edges <= LOCAL_WHILE_STARTING_MAX_EDGES and not ready()
 
 
 class SerialLayout(ParallelLayout):
@@ -46,39 +84,6 @@ class SerialLayout(ParallelLayout):
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
         return LayoutInfo(n_workers=1, outer_workers=1, inner_workers=1, backend="sequential", layout="serial")
-
-
-_BACKEND_NAMES = {
-    "LokyBackend": "loky",
-    "MultiprocessingBackend": "multiprocessing",
-    "ThreadingBackend": "threading",
-    "SequentialBackend": "sequential",
-    "DaskDistributedBackend": "dask",
-    "RayBackend": "ray",
-}
-
-
-def _active_backend_name() -> str:
-    """The joblib backend work would go to (``"loky"``, ``"dask"``, ``"ray"``, ...)."""
-    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
-    name = type(backend).__name__
-    return _BACKEND_NAMES.get(name, name.removesuffix("Backend").lower() or name)
-
-
-def _pool_per_call() -> bool:
-    """Whether the active backend builds a new worker pool for every ``joblib.Parallel`` call.
-
-    joblib's multiprocessing backend does, and so do its subclasses (ray's).
-    """
-    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
-    return isinstance(backend, joblib.parallel.MultiprocessingBackend)
-
-
-def _new_parallel(n_jobs: int, batch_size: int | str) -> joblib.Parallel:
-    """A ``joblib.Parallel`` on the active backend, returning results as they finish where it can."""
-    backend, _ = joblib.parallel.get_active_backend(prefer="processes")
-    return_as = "generator_unordered" if getattr(backend, "supports_return_generator", False) else "list"
-    return joblib.Parallel(n_jobs=n_jobs, prefer="processes", batch_size=batch_size, return_as=return_as)
 
 
 class ProcessLayout(ParallelLayout):
@@ -107,10 +112,25 @@ class ProcessLayout(ParallelLayout):
         joblib batch size for chunks.
     """
 
+    #: The open :meth:`session`'s pool (class default: none). Not a parameter and not
+    #: pickled: ``get_params``, ``clone`` and pickling never see it.
+    _session: _PoolSession | None = None
+
     def __init__(self, inner_min_edges: int = 1_000, tasks_per_worker: int = 2, batch_size: int | str = 1):
         self.inner_min_edges = inner_min_edges
         self.tasks_per_worker = tasks_per_worker
         self.batch_size = batch_size
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ may return __dict__ itself
+        state.pop("_session", None)
+        return state
+
+    @property
+    def _pool(self) -> _PoolSession:
+        """The open session's pool, or an idle one outside a fit."""
+        session = self._session
+        return session if session is not None else _PoolSession()
 
     @contextmanager
     def session(self, n_jobs: int) -> Iterator[None]:
@@ -123,27 +143,13 @@ class ProcessLayout(ParallelLayout):
         get one managed ``joblib.Parallel`` for the whole fit. Others (dask) keep
         their workers between calls already.
         """
-        self._warming = None
-        self._parallel = None
-        self._aborted = False
-        if n_jobs > 1 and _active_backend_name() == "loky":
-            from joblib.externals.loky import get_reusable_executor
-
-            executor = self._executor = get_reusable_executor(max_workers=n_jobs, timeout=300, env=WORKER_ENV)
-            self._warming = [executor.submit(held_graphs) for _ in range(n_jobs)]
-        elif n_jobs > 1 and _pool_per_call():
-            self._parallel = _new_parallel(n_jobs, self.batch_size)
-            self._parallel_lock = threading.Lock()
-            self._parallel.__enter__()
+        pool = _PoolSession() if runs_in_parent(n_jobs) else _PoolSession.open(n_jobs, self.batch_size)
+        self._session = pool
         try:
             yield
         finally:
-            if self._parallel is not None:
-                self._parallel.__exit__(None, None, None)
-            self._warming = None
-            self._executor = None
-            self._parallel = None
-            self._aborted = False
+            pool.close()
+            vars(self).pop("_session", None)  # back to the class default: no pool
 
     def abort(self) -> None:
         """Kill the local loky workers now (running chunks end; the next fit starts a new pool).
@@ -151,37 +157,14 @@ class ProcessLayout(ParallelLayout):
         The workers are killed here, not left to loky's manager thread, so none
         can outlive the fit (a worker blocked on sending a result nobody reads
         would keep the interpreter from exiting). After an abort, :meth:`map`
-        refuses work instead of starting a new pool. Other backends are left
-        alone: their running chunks finish.
+        refuses work instead of starting a new pool, until the session ends.
+        Other backends are left alone: their running chunks finish. Outside a
+        session there is nothing to stop.
         """
-        self._aborted = True
-        executor = getattr(self, "_executor", None)
-        if executor is None:
-            return
-        # SIGKILL, not executor.shutdown(kill_workers=True): loky's manager thread
-        # treats dead workers as a broken pool and fails the pending chunks cleanly,
-        # whereas its shutdown path races with queued chunks (KeyError and
-        # InvalidStateError in the manager thread, which then leaves workers alive).
-        processes = list(getattr(executor, "_processes", {}).values())  # loky's worker processes
-        for process in processes:
-            try:
-                if process.is_alive():
-                    os.kill(process.pid, signal.SIGKILL)
-            except (OSError, ValueError, AttributeError, TypeError):  # already gone
-                pass
-        for process in processes:
-            try:
-                process.join(timeout=5)
-            except (OSError, ValueError, AttributeError, AssertionError):
-                pass
-        # Flag the pool as shut down (no kill_workers: they are dead already), so the
-        # next fit's get_reusable_executor starts a new one instead of handing back
-        # this one before loky's manager thread has noticed the dead workers.
-        executor.shutdown(wait=False)
+        self._pool.abort()
 
     def ready(self) -> bool:
-        warming = getattr(self, "_warming", None)
-        return warming is None or all(f.done() for f in warming)
+        return self._pool.ready()
 
     def map(
         self,
@@ -190,9 +173,11 @@ class ProcessLayout(ParallelLayout):
         n_jobs: int,
         callback: Callable[[Any], None] | None = None,
     ) -> list[Any]:
-        if n_jobs <= 1 or not tasks:
+        if not tasks:
+            return []
+        if runs_in_parent(n_jobs):
             return SerialLayout().map(func, tasks, 1, callback)
-        if _active_backend_name() == "loky":
+        if active_backend_name() == "loky":
             return self._map_loky(func, tasks, n_jobs, callback)
         return self._map_joblib(func, tasks, n_jobs, callback)
 
@@ -205,13 +190,7 @@ class ProcessLayout(ParallelLayout):
         a chunk of Leiden trials takes on a small graph; loky's futures return as
         soon as a chunk is done (about 1 ms per round trip).
         """
-        if getattr(self, "_aborted", False):
-            raise RuntimeError("the fit was stopped and its worker pool shut down")
-        executor = getattr(self, "_executor", None)  # the fit's pool (session)
-        if executor is None:  # map called outside a fit
-            from joblib.externals.loky import get_reusable_executor
-
-            executor = get_reusable_executor(max_workers=n_jobs, timeout=300, env=WORKER_ENV)
+        executor = self._pool.loky(n_jobs)
         futures = {executor.submit(func, *args): i for i, args in enumerate(tasks)}
         out: list[Any] = [None] * len(tasks)
         # On an exception the remaining futures are not cancelled: loky's manager
@@ -229,15 +208,7 @@ class ProcessLayout(ParallelLayout):
     ) -> list[Any]:
         """Any other joblib backend (dask, ray, multiprocessing, threading)."""
         jobs = (joblib.delayed(_indexed)(func, i, args) for i, args in enumerate(tasks))
-        managed = getattr(self, "_parallel", None)
-        if managed is not None:
-            # One pool for the whole fit; a joblib.Parallel runs one call at a time.
-            with self._parallel_lock:
-                results = managed(jobs)
-        else:
-            # A new joblib.Parallel per call, so threads can call map at once; the
-            # backend keeps its workers between calls (a dask client's cluster).
-            results = _new_parallel(n_jobs, self.batch_size)(jobs)
+        results = self._pool.run_joblib(jobs, n_jobs, self.batch_size)
         out: list[Any] = [None] * len(tasks)
         # Results arrive as chunks finish where the backend can return them so (a
         # callback can stop the fit at once) and are put back in task order.
@@ -248,12 +219,12 @@ class ProcessLayout(ParallelLayout):
         return out
 
     def resolve(self, n_jobs: int, n_tasks: int, n_vertices: int, n_edges: int) -> LayoutInfo:
-        if n_jobs > 1 and n_edges >= self.inner_min_edges:
+        if not runs_in_parent(n_jobs, n_edges, min_edges=self.inner_min_edges):
             inner = n_jobs
             outer = max(1, min(n_tasks, int(self.tasks_per_worker) * n_jobs))
         else:
             inner = outer = 1
-        backend = "sequential" if inner == 1 else _active_backend_name()
+        backend = "sequential" if inner == 1 else active_backend_name()
         return LayoutInfo(
             n_workers=n_jobs, outer_workers=outer, inner_workers=inner, backend=backend, layout="processes"
         )

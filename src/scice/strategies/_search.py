@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._base import Searcher, SearchOutcome
 
 __all__ = ["BisectionSearcher", "FixedResolutions"]
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """Widths and midpoints of resolution intervals: in ``log(gamma)`` for CPM, linear otherwise."""
+
+    log: bool
+
+    def width(self, a: float, b: float) -> float:
+        return float(np.log(b) - np.log(a)) if self.log else float(b - a)
+
+    def mid(self, a: float, b: float) -> float:
+        return float(np.sqrt(a * b)) if self.log else 0.5 * (a + b)
 
 
 class BisectionSearcher(Searcher):
@@ -110,24 +125,11 @@ class BisectionSearcher(Searcher):
         k_gammas = [float(g) for g, c in zip(gammas[span], counts[span], strict=False) if c == k]
         return float(gammas[lo_idx]), float(gammas[hi_idx]), k_gammas
 
-    # -- the strategy -------------------------------------------------------
-    def search(self, targets: np.ndarray, context) -> SearchOutcome:
-        log_scale = context.objective_function == "CPM"
-        tol = float(context.resolution_tolerance)
-        table: dict[float, float] = {}
-        outcome = SearchOutcome()
-        hi_target = int(np.max(targets))
-
-        def width(a: float, b: float) -> float:
-            return float(np.log(b) - np.log(a)) if log_scale else float(b - a)
-
-        def mid(a: float, b: float) -> float:
-            return float(np.sqrt(a * b)) if log_scale else 0.5 * (a + b)
-
-        # Bounds.
-        lower = self.lower_bound if log_scale else 0.0
-        self._probe(context, lower, table)
-        upper = self.start if log_scale else 1.0
+    # -- the stages of a search ---------------------------------------------
+    def _probe_bounds(self, context, table: dict[float, float], scale: _Scale, hi_target: int) -> None:
+        """Probe the smallest resolution, then double an upper bound until it is above every target."""
+        self._probe(context, self.lower_bound if scale.log else 0.0, table)
+        upper = self.start if scale.log else 1.0
         ceiling = 1e12
         while len(table) < self.max_probes and upper < ceiling:
             count = self._probe(context, upper, table)
@@ -136,38 +138,43 @@ class BisectionSearcher(Searcher):
             if count > hi_target or count == 0 or count >= context.n_vertices:
                 break
             upper *= 2.0
-        max_seen = max(table.values())
 
-        def next_probes(k: int) -> list[float]:
-            """Where target k wants its next probes (none once its interval is settled)."""
-            lo, hi, k_gammas = self._interval(table, k)
-            if lo is None or hi is None:
-                return []
-            if not k_gammas:
-                return [] if hi - lo <= tol else [mid(lo, hi)]
-            plateau = width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
-            stop = max(self.plateau_fraction * plateau, 0.0)
-            wanted = []
-            for a, b in ((lo, k_gammas[0]), (k_gammas[-1], hi)):
-                if b - a > tol and width(a, b) > stop:
-                    wanted.append(mid(a, b))
-            return wanted
+    def _next_probes(self, table: dict[float, float], k: int, scale: _Scale, tol: float) -> list[float]:
+        """Where target k wants its next probes (none once its interval is settled)."""
+        lo, hi, k_gammas = self._interval(table, k)
+        if lo is None or hi is None:
+            return []
+        if not k_gammas:
+            return [] if hi - lo <= tol else [scale.mid(lo, hi)]
+        plateau = scale.width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
+        stop = max(self.plateau_fraction * plateau, 0.0)
+        wanted = []
+        for a, b in ((lo, k_gammas[0]), (k_gammas[-1], hi)):
+            if b - a > tol and scale.width(a, b) > stop:
+                wanted.append(scale.mid(a, b))
+        return wanted
 
-        # Bisection in rounds: each round probes, together, the next resolution every
-        # unsettled target asks for (targets asking for the same one share it), so
-        # one round's probes run side by side on the workers. The rounds do not
-        # depend on the number of workers.
-        ordered = sorted(int(t) for t in targets)
+    def _bisect(self, context, table: dict[float, float], ordered: list[int], scale: _Scale, tol: float) -> None:
+        """Bisection in rounds, until no target asks for a probe or ``max_probes`` is reached.
+
+        Each round probes, together, the next resolution every unsettled target
+        asks for (targets asking for the same one share it), so one round's probes
+        run side by side on the workers. The rounds do not depend on the number
+        of workers.
+        """
         while len(table) < self.max_probes:
             wanted: list[float] = []
             for k in ordered:
-                for gamma in next_probes(k):
+                for gamma in self._next_probes(table, k, scale, tol):
                     if gamma not in table and gamma not in wanted:
                         wanted.append(gamma)
             if not wanted:
                 break
             self._probe_many(context, wanted[: self.max_probes - len(table)], table)
 
+    def _bracket(self, table: dict[float, float], ordered: list[int], scale: _Scale, max_seen: float) -> SearchOutcome:
+        """Each target's interval and hint from the probes, or the reason it has none."""
+        outcome = SearchOutcome()
         for k in ordered:
             lo, hi, k_gammas = self._interval(table, k)
             if lo is None and hi is None:
@@ -183,12 +190,24 @@ class BisectionSearcher(Searcher):
             else:
                 outcome.intervals[k] = (lo, hi)
                 if k_gammas:
-                    outcome.hints[k] = mid(k_gammas[0], k_gammas[-1])
-        outcome.probes = context.probe_frame()
+                    outcome.hints[k] = scale.mid(k_gammas[0], k_gammas[-1])
         if len(table) >= self.max_probes:
-            for k in sorted(int(t) for t in targets):
+            for k in ordered:
                 if k not in outcome.intervals and k not in outcome.uncovered:
                     outcome.uncovered[k] = f"search: stopped at max_probes={self.max_probes}"
+        return outcome
+
+    # -- the strategy -------------------------------------------------------
+    def search(self, targets: np.ndarray, context) -> SearchOutcome:
+        scale = _Scale(log=context.objective_function == "CPM")
+        tol = float(context.resolution_tolerance)
+        table: dict[float, float] = {}  # resolution -> median effective count
+        self._probe_bounds(context, table, scale, int(np.max(targets)))
+        max_seen = max(table.values())
+        ordered = sorted(int(t) for t in targets)
+        self._bisect(context, table, ordered, scale, tol)
+        outcome = self._bracket(table, ordered, scale, max_seen)
+        outcome.probes = context.probe_frame()
         return outcome
 
 
