@@ -365,3 +365,37 @@ def test_graph_key_is_recorded_only_for_anndata_fits(pbmc_copy, blobs):
     pbmc_copy.obsp["knn"] = pbmc_copy.obsp["connectivities"]
     on_adata = SCICE(**kw, graph_key="knn").fit(pbmc_copy).results_
     assert on_adata.params["graph_key"] == "knn" and to_legacy_dict(on_adata)["graph_key"] == "knn"
+
+
+# ---------------------------------------------------------------------------
+# timings
+# ---------------------------------------------------------------------------
+_TIMING_KEYS = [
+    "n_leiden_calls",
+    "n_cache_hits",
+    "leiden_seconds",
+    "scoring_seconds",
+    "n_probes",
+    "search_seconds",
+    "n_tasks_resumed",
+    "optimize_seconds",
+    "task_seconds",
+    "n_chunks",
+    "n_graph_sends",
+    "total_seconds",
+    "worker_seconds",
+]
+
+
+def test_timings_keep_their_keys_and_order(blobs, tmp_path):
+    # stored results keep the key order of results_.timings
+    kw = dict(cluster_range=(2, 4), n_trials=3, n_bootstrap=5, random_state=0)
+    timings = SCICE(**kw, checkpoint=tmp_path / "ckpt").fit(blobs).results_.timings
+    assert list(timings) == _TIMING_KEYS
+    assert timings["n_probes"] > 0 and timings["n_leiden_calls"] > 0 and timings["n_tasks_resumed"] == 0
+    resumed = SCICE(**kw, checkpoint=tmp_path / "ckpt").fit(blobs).results_.timings
+    assert list(resumed) == _TIMING_KEYS[:5] + ["search_resumed"] + _TIMING_KEYS[5:]
+    assert resumed["search_resumed"] == 1 and resumed["n_leiden_calls"] == 0 and resumed["n_probes"] == 0
+    manual = SCICE(resolution=[0.05], n_trials=2, n_bootstrap=5, random_state=0).fit(blobs).results_.timings
+    assert list(manual) == _TIMING_KEYS and manual["n_probes"] == 0
+    assert manual["worker_seconds"] == manual["total_seconds"]  # serial: this process ran Leiden
