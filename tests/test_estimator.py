@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 import scice
 from conftest import blob_graph
 from scice import SCICE, SCICEResults
-from scice.strategies import ICScorer, RefineOptimizer
+from scice.strategies import ICScorer, ProcessLayout, RefineOptimizer
 from scice.testing import check_scorer
 
 
@@ -365,6 +365,49 @@ def test_graph_key_is_recorded_only_for_anndata_fits(pbmc_copy, blobs):
     pbmc_copy.obsp["knn"] = pbmc_copy.obsp["connectivities"]
     on_adata = SCICE(**kw, graph_key="knn").fit(pbmc_copy).results_
     assert on_adata.params["graph_key"] == "knn" and to_legacy_dict(on_adata)["graph_key"] == "knn"
+
+
+# ---------------------------------------------------------------------------
+# set_params with layout="auto"
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("n_jobs", [1, 2, -1])
+def test_layout_params_do_not_depend_on_n_jobs(n_jobs):
+    # "auto" given a layout parameter is the process layout, whatever n_jobs is
+    est = SCICE(n_jobs=n_jobs).set_params(layout__inner_min_edges=10)
+    assert isinstance(est.layout, ProcessLayout) and est.layout.inner_min_edges == 10
+    for params in (
+        {"layout": "processes", "layout__inner_min_edges": 10},
+        {"layout__inner_min_edges": 10, "layout": "processes"},
+        {"layout": "auto", "layout__inner_min_edges": 10},
+    ):
+        est = SCICE(n_jobs=n_jobs).set_params(**params)
+        assert isinstance(est.layout, ProcessLayout) and est.layout.inner_min_edges == 10
+
+
+def test_set_params_outcome_does_not_depend_on_call_order():
+    first_jobs = SCICE().set_params(n_jobs=2).set_params(layout__tasks_per_worker=3)
+    first_layout = SCICE().set_params(layout__tasks_per_worker=3).set_params(n_jobs=2)
+    assert first_jobs.get_params(deep=True) == {
+        **first_layout.get_params(deep=True),
+        "layout": first_jobs.layout,
+    }
+    assert repr(first_jobs.layout) == repr(first_layout.layout) == "ProcessLayout(tasks_per_worker=3)"
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1])
+@pytest.mark.parametrize("layout", ["auto", "serial", "processes", "instance"])
+def test_set_params_of_own_deep_params_is_a_no_op(n_jobs, layout):
+    layout = ProcessLayout(inner_min_edges=10) if layout == "instance" else layout
+    est = SCICE(cluster_range=(2, 5), n_jobs=n_jobs, layout=layout, optimizer=RefineOptimizer(n_steps=5))
+    before = est.get_params(deep=True)
+    for keys in (list(before), list(reversed(before))):
+        est.set_params(**{k: before[k] for k in keys})
+        after = est.get_params(deep=True)
+        assert after.keys() == before.keys()
+        assert {k: v for k, v in after.items() if k not in ("layout", "optimizer")} == {
+            k: v for k, v in before.items() if k not in ("layout", "optimizer")
+        }
+        assert after["layout"] is before["layout"] and after["optimizer"] is before["optimizer"]
 
 
 # ---------------------------------------------------------------------------

@@ -172,7 +172,10 @@ class SCICE(ClusterMixin, BaseEstimator):
         """Set parameters; ``scorer__x=...`` works even when ``scorer`` is a name.
 
         A nested parameter of a strategy given by name first replaces the name with
-        a new instance of that built-in.
+        a new instance of that built-in. For ``layout="auto"`` that is
+        ``"processes"``, the built-in layout with parameters, whatever ``n_jobs``
+        is (with ``n_jobs=1`` it also runs everything in this process), so the
+        outcome does not depend on the order of ``set_params`` calls.
         """
         for key in list(params):
             family, nested, _ = key.partition("__")
@@ -180,10 +183,8 @@ class SCICE(ClusterMixin, BaseEstimator):
                 continue
             current = params.get(family, getattr(self, family))
             if isinstance(current, str):
-                if family == "layout" and current == "auto":
-                    n_jobs = params.get("n_jobs", self.n_jobs)
-                    current = "serial" if n_jobs == 1 else "processes"
-                params[family] = resolve_strategy(current, family)
+                name = "processes" if family == "layout" and current == "auto" else current
+                params[family] = resolve_strategy(name, family)
         return super().set_params(**params)
 
     def __sklearn_tags__(self):
