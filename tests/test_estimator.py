@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import warnings
 from dataclasses import FrozenInstanceError
 
 import joblib
@@ -368,7 +369,7 @@ def test_graph_key_is_recorded_only_for_anndata_fits(pbmc_copy, blobs):
 
 
 # ---------------------------------------------------------------------------
-# set_params with layout="auto"
+# set_params with layout="auto", sklearn tags and API checks
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize("n_jobs", [1, 2, -1])
 def test_layout_params_do_not_depend_on_n_jobs(n_jobs):
@@ -408,6 +409,39 @@ def test_set_params_of_own_deep_params_is_a_no_op(n_jobs, layout):
             k: v for k, v in before.items() if k not in ("layout", "optimizer")
         }
         assert after["layout"] is before["layout"] and after["optimizer"] is before["optimizer"]
+
+
+def test_sklearn_tags_say_square_sparse_input():
+    pytest.importorskip("sklearn", minversion="1.6")  # __sklearn_tags__ is read from 1.6 on
+    from sklearn.utils import get_tags
+
+    tags = get_tags(SCICE(resolution=[0.1]))
+    assert tags.input_tags.pairwise and tags.input_tags.sparse
+    assert tags.non_deterministic and not get_tags(SCICE(random_state=0)).non_deterministic
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_estimators_overwrite_params",
+    ],
+)
+def test_sklearn_api_checks(check):
+    # SCICE fits square cell graphs, so sklearn's full estimator suite (samples x
+    # features data) does not apply; these API checks do. overwrite_params fits on
+    # a square kernel matrix, which needs the pairwise tag (sklearn >= 1.6).
+    from sklearn.utils import estimator_checks
+
+    if check == "check_estimators_overwrite_params":
+        pytest.importorskip("sklearn", minversion="1.6")
+    est = SCICE(resolution=[0.5], n_trials=2, n_bootstrap=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The graph has .* self loop", category=UserWarning)
+        getattr(estimator_checks, check)("SCICE", est)
 
 
 # ---------------------------------------------------------------------------

@@ -190,6 +190,8 @@ class SCICE(ClusterMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
+        tags.input_tags.pairwise = True  # X is a square cell x cell graph, not samples x features
+        tags.input_tags.sparse = True
         return tags
 
     def _check_params(self) -> MethodParams:
