@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import warnings
 from dataclasses import FrozenInstanceError
 
 import joblib
@@ -16,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import scice
 from scice import SCICE, SCICEResults
-from scice.strategies import ICScorer, RefineOptimizer
+from scice.strategies import ICScorer, ProcessLayout, RefineOptimizer
 from scice.testing import blob_graph, check_scorer
 
 
@@ -364,3 +365,113 @@ def test_graph_key_is_recorded_only_for_anndata_fits(pbmc_copy, blobs):
     pbmc_copy.obsp["knn"] = pbmc_copy.obsp["connectivities"]
     on_adata = SCICE(**kw, graph_key="knn").fit(pbmc_copy).results_
     assert on_adata.params["graph_key"] == "knn" and to_legacy_dict(on_adata)["graph_key"] == "knn"
+
+
+# ---------------------------------------------------------------------------
+# set_params with layout="auto", sklearn tags and API checks
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("n_jobs", [1, 2, -1])
+def test_layout_params_do_not_depend_on_n_jobs(n_jobs):
+    # "auto" given a layout parameter is the process layout, whatever n_jobs is
+    est = SCICE(n_jobs=n_jobs).set_params(layout__inner_min_edges=10)
+    assert isinstance(est.layout, ProcessLayout) and est.layout.inner_min_edges == 10
+    for params in (
+        {"layout": "processes", "layout__inner_min_edges": 10},
+        {"layout__inner_min_edges": 10, "layout": "processes"},
+        {"layout": "auto", "layout__inner_min_edges": 10},
+    ):
+        est = SCICE(n_jobs=n_jobs).set_params(**params)
+        assert isinstance(est.layout, ProcessLayout) and est.layout.inner_min_edges == 10
+
+
+def test_set_params_outcome_does_not_depend_on_call_order():
+    first_jobs = SCICE().set_params(n_jobs=2).set_params(layout__tasks_per_worker=3)
+    first_layout = SCICE().set_params(layout__tasks_per_worker=3).set_params(n_jobs=2)
+    assert first_jobs.get_params(deep=True) == {
+        **first_layout.get_params(deep=True),
+        "layout": first_jobs.layout,
+    }
+    assert repr(first_jobs.layout) == repr(first_layout.layout) == "ProcessLayout(tasks_per_worker=3)"
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1])
+@pytest.mark.parametrize("layout", ["auto", "serial", "processes", "instance"])
+def test_set_params_of_own_deep_params_is_a_no_op(n_jobs, layout):
+    layout = ProcessLayout(inner_min_edges=10) if layout == "instance" else layout
+    est = SCICE(cluster_range=(2, 5), n_jobs=n_jobs, layout=layout, optimizer=RefineOptimizer(n_steps=5))
+    before = est.get_params(deep=True)
+    for keys in (list(before), list(reversed(before))):
+        est.set_params(**{k: before[k] for k in keys})
+        after = est.get_params(deep=True)
+        assert after.keys() == before.keys()
+        assert {k: v for k, v in after.items() if k not in ("layout", "optimizer")} == {
+            k: v for k, v in before.items() if k not in ("layout", "optimizer")
+        }
+        assert after["layout"] is before["layout"] and after["optimizer"] is before["optimizer"]
+
+
+def test_sklearn_tags_say_square_sparse_input():
+    pytest.importorskip("sklearn", minversion="1.6")  # __sklearn_tags__ is read from 1.6 on
+    from sklearn.utils import get_tags
+
+    tags = get_tags(SCICE(resolution=[0.1]))
+    assert tags.input_tags.pairwise and tags.input_tags.sparse
+    assert tags.non_deterministic and not get_tags(SCICE(random_state=0)).non_deterministic
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_estimators_overwrite_params",
+    ],
+)
+def test_sklearn_api_checks(check):
+    # SCICE fits square cell graphs, so sklearn's full estimator suite (samples x
+    # features data) does not apply; these API checks do. overwrite_params fits on
+    # a square kernel matrix, which needs the pairwise tag (sklearn >= 1.6).
+    from sklearn.utils import estimator_checks
+
+    if check == "check_estimators_overwrite_params":
+        pytest.importorskip("sklearn", minversion="1.6")
+    est = SCICE(resolution=[0.5], n_trials=2, n_bootstrap=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The graph has .* self loop", category=UserWarning)
+        getattr(estimator_checks, check)("SCICE", est)
+
+
+# ---------------------------------------------------------------------------
+# timings
+# ---------------------------------------------------------------------------
+_TIMING_KEYS = [
+    "n_leiden_calls",
+    "n_cache_hits",
+    "leiden_seconds",
+    "scoring_seconds",
+    "n_probes",
+    "search_seconds",
+    "n_tasks_resumed",
+    "optimize_seconds",
+    "task_seconds",
+    "n_chunks",
+    "n_graph_sends",
+    "total_seconds",
+    "worker_seconds",
+]
+
+
+def test_timings_keep_their_keys_and_order(blobs, tmp_path):
+    # stored results keep the key order of results_.timings
+    kw = dict(cluster_range=(2, 4), n_trials=3, n_bootstrap=5, random_state=0)
+    timings = SCICE(**kw, checkpoint=tmp_path / "ckpt").fit(blobs).results_.timings
+    assert list(timings) == _TIMING_KEYS
+    assert timings["n_probes"] > 0 and timings["n_leiden_calls"] > 0 and timings["n_tasks_resumed"] == 0
+    resumed = SCICE(**kw, checkpoint=tmp_path / "ckpt").fit(blobs).results_.timings
+    assert list(resumed) == _TIMING_KEYS[:5] + ["search_resumed"] + _TIMING_KEYS[5:]
+    assert resumed["search_resumed"] == 1 and resumed["n_leiden_calls"] == 0 and resumed["n_probes"] == 0
+    manual = SCICE(resolution=[0.05], n_trials=2, n_bootstrap=5, random_state=0).fit(blobs).results_.timings
+    assert list(manual) == _TIMING_KEYS and manual["n_probes"] == 0
+    assert manual["worker_seconds"] == manual["total_seconds"]  # serial: this process ran Leiden

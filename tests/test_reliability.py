@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-import scice._estimator as estimator_module
+import scice._memory as memory_module
 from scice import SCICE
-from scice._pipeline import TaskFailedError
+from scice.exceptions import TaskFailedError
 from scice.strategies import ProcessLayout, RefineOptimizer
 from scice.testing import blob_graph
 
@@ -183,12 +183,12 @@ def test_checkpoint_refuses_another_run_and_needs_int_seed(tmp_path):
 
 
 def test_memory_guard_refuses_and_warns(monkeypatch, blobs):
-    monkeypatch.setattr(estimator_module, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(memory_module, "available_memory", lambda: 10_000)
     with pytest.raises(MemoryError, match=r"needs about .* is available\. Lower n_jobs .*n_trials"):
         SCICE(resolution=[0.05], n_trials=3).fit(blobs)
     SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5, check_memory=False).fit(blobs)  # opt-out works
-    need = estimator_module.estimate_run_bytes(blobs.shape[0], blobs.nnz // 2, 3, 11, 1)["total"]
-    monkeypatch.setattr(estimator_module, "available_memory", lambda: int(need * 1.5))
+    need = memory_module.estimate_run_bytes(blobs.shape[0], blobs.nnz // 2, 3, 11, 1)["total"]
+    monkeypatch.setattr(memory_module, "available_memory", lambda: int(need * 1.5))
     with pytest.warns(ResourceWarning, match="more than half"):
         SCICE(resolution=[0.05], n_trials=3, n_bootstrap=5).fit(blobs)
 

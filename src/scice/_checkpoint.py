@@ -20,9 +20,17 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Checkpoint", "run_fingerprint"]
+import numpy as np
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from ._graph import GraphData
+    from ._plan import FitPlan
+
+__all__ = ["Checkpoint", "fingerprint_parts", "open_checkpoint", "run_fingerprint"]
 
 _FORMAT = 1
 
@@ -93,3 +101,50 @@ class Checkpoint:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def open_checkpoint(graph: GraphData, plan: FitPlan) -> Checkpoint | None:
+    """The checkpoint folder of this run (``plan.checkpoint``), or ``None`` without one.
+
+    Raises
+    ------
+    TypeError
+        ``checkpoint`` is not a path.
+    ValueError
+        ``random_state`` is not an integer (a resumed run must replay the same
+        seeds), or the folder belongs to another run.
+    """
+    if plan.checkpoint is None:
+        return None
+    if not isinstance(plan.checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a folder path, got {type(plan.checkpoint).__name__}.")
+    if not isinstance(plan.random_state, (int, np.integer)) or isinstance(plan.random_state, bool):
+        raise ValueError(
+            "checkpoint needs an integer random_state (e.g. random_state=0): resuming must replay the same seeds."
+        )
+    return Checkpoint(plan.checkpoint, run_fingerprint(fingerprint_parts(graph, plan)))
+
+
+def fingerprint_parts(graph: GraphData, plan: FitPlan) -> dict[str, Any]:
+    """What identifies a run: a checkpoint is reused only by a run with the same parts.
+
+    Changing any key or value here makes every existing checkpoint unusable.
+    The parallel layout, ``n_jobs`` and ``check_memory`` are left out: they
+    cannot change results.
+    """
+    return {
+        "version": __version__,
+        "graph": graph.token,
+        "targets": None if plan.targets is None else [int(k) for k in plan.targets],
+        "resolutions": None if plan.resolutions is None else [float(g) for g in plan.resolutions],
+        "params": plan.fingerprint_params(),
+        "random_state": int(plan.random_state),
+        "strategies": {
+            name: [
+                type(obj).__module__ + "." + type(obj).__qualname__,
+                {k: repr(v) for k, v in sorted(obj.get_params(deep=True).items())},
+            ]
+            for name, obj in plan.strategies._asdict().items()
+            if name != "layout"
+        },
+    }

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
+from typing import TYPE_CHECKING
 
-__all__ = ["available_memory", "estimate_run_bytes", "format_bytes"]
+if TYPE_CHECKING:
+    from ._graph import GraphData
+    from ._plan import FitPlan
+
+__all__ = ["available_memory", "check_run_memory", "estimate_run_bytes", "format_bytes"]
 
 # Bytes per undirected edge across our arrays (int32 x2 + float64) and igraph's copy.
 _EDGE_BYTES = 16 + 48
@@ -58,3 +64,36 @@ def format_bytes(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def check_run_memory(graph: GraphData, plan: FitPlan) -> None:
+    """Refuse a run that needs more memory than is available; warn above half of it.
+
+    Raises
+    ------
+    MemoryError
+        The estimate exceeds the available memory.
+    """
+    n_steps = int(getattr(plan.strategies.optimizer, "n_steps", 11))
+    info = plan.layout_info
+    workers = info.pool_workers
+    need = estimate_run_bytes(graph.n_vertices, graph.n_edges, plan.n_trials, n_steps, workers, info.outer_workers)
+    have = available_memory()
+    if have is None:
+        return
+    on_workers = (
+        f" + {workers} worker(s) x {format_bytes(need['per_worker'])} (each holds the graph)" if workers > 1 else ""
+    )
+    detail = (
+        f"about {format_bytes(need['total'])} (this process {format_bytes(need['parent'])}: the graph plus, "
+        f"for {info.outer_workers} target(s) at a time, {n_steps} resolutions x {plan.n_trials} trials x "
+        f"{graph.n_vertices} cells of labels{on_workers}), and {format_bytes(have)} is available"
+    )
+    advice = (
+        "Lower n_jobs (each worker holds its own copy of the graph), n_trials or optimizer__n_steps, "
+        "or free memory; check_memory=False skips this check."
+    )
+    if need["total"] > have:
+        raise MemoryError(f"This run needs {detail}. {advice}")
+    if need["total"] > 0.5 * have:
+        warnings.warn(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning, stacklevel=3)
