@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import scice
-from conftest import blob_graph
 from scice import SCICE
 from scice._checkpoint import fingerprint_parts
 from scice._fit import TaskResult
 from scice._plan import FitPlan, MethodParams, check_params, make_plan
 from scice.strategies import BisectionSearcher, ECSScorer, ProcessLayout, RefineOptimizer, SerialLayout
 from scice.strategies._base import Task
+from scice.testing import blob_graph
 
 N_CELLS = 160  # blob_graph()
 
