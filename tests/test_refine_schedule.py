@@ -252,3 +252,13 @@ def test_real_graph_follows_the_schedule():
         assert chosen["n_iter"] == 10 + 2 * int((own["stage"] == "refine").sum()) <= 10 + 2 * n_rounds
         for result in (c for c in res.clusters if c.source_target_cluster == target):
             assert result.n_iter == chosen["n_iter"]
+
+
+def test_n_iter_reports_k_iter_even_when_the_chosen_candidate_was_frozen():
+    """n_iter is the schedule's k_iter (n_iterations + 2 x rounds), as the published code reports it."""
+    # candidate 0 stops changing (stable, so frozen, from round 10 on) and stays lowest; candidate 1 keeps
+    # improving, so it is never stable and the cap ends the loop after 70 rounds
+    chosen, rows, chosen_row, ctx = run([const(1.02), falling(1.05)])
+    assert chosen == 0 and chosen_row["stop"] == "max_iterations"
+    assert 0 not in ctx.refined[70]  # frozen: its trials ran only 10 + 2 x 10 iterations
+    assert chosen_row["n_iter"] == 10 + 2 * rounds_of(rows) == 150

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -277,7 +278,9 @@ class RefineOptimizer(GridOptimizer):
                 stage = "refine" if ran else "frozen"
                 rows.append(_row(task, c.trial_set, context.score(c.trial_set), stage, round_index, bool(kept)))
             if stop is not None:
-                return pool[stop[1]].trial_set, stop[0]
+                # n_iter reports the schedule's k_iter, as the published code does; a candidate
+                # frozen in some rounds (stable then) ran fewer iterations ("frozen" rows show it).
+                return dataclasses.replace(pool[stop[1]].trial_set, n_iterations=k_iter), stop[0]
             pool = [c for c, kept in zip(pool, keep, strict=True) if kept]
 
     def _refine_round(self, pool: list[_Candidate], context, round_index: int) -> list[bool]:
