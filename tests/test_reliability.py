@@ -21,8 +21,8 @@ from scice.testing import blob_graph
 class FailingOptimizer(RefineOptimizer):
     """Raises for one target: a bug in a user's strategy."""
 
-    def __init__(self, n_steps=11, refine_iterations=2, patience=10, fail_target=4):
-        super().__init__(n_steps, refine_iterations, patience)
+    def __init__(self, n_steps=11, refine_iterations=2, fail_target=4):
+        super().__init__(n_steps, refine_iterations)
         self.fail_target = fail_target
 
     def optimize(self, task, context):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._base import OptimizeOutcome, Optimizer, Task
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .._leiden import TrialSet
 
 __all__ = ["RefineOptimizer", "GridOptimizer", "resolution_grid", "center_out", "grid_order"]
 
@@ -30,6 +38,15 @@ def _row(task: Task, trial_set, score, stage: str, round_index: int, kept: bool)
         "n_iter": trial_set.n_iterations,
         "candidate": kept,
     }
+
+
+def _chosen_outcome(task: Task, context, chosen, rows: list, **extra) -> OptimizeOutcome:
+    """Mark every row not chosen, append the chosen trial set's row (with ``extra``) and wrap up."""
+    for row in rows:
+        row["chosen"] = False
+        row.update({key: "" for key in extra})
+    rows.append(_row(task, chosen, context.score(chosen), "chosen", -1, True) | {"chosen": True, **extra})
+    return OptimizeOutcome(trial_set=chosen, diagnostics=rows)
 
 
 def center_out(n: int) -> np.ndarray:
@@ -107,23 +124,107 @@ class GridOptimizer(Optimizer):
         if not candidates:
             return self._no_candidate(task, rows)
         chosen = perfect if perfect is not None else self.select(candidates, context, task, rows)
-        for row in rows:
-            row["chosen"] = False
-        rows.append(_row(task, chosen, context.score(chosen), "chosen", -1, True) | {"chosen": True})
-        return OptimizeOutcome(trial_set=chosen, diagnostics=rows)
+        return _chosen_outcome(task, context, chosen, rows)
+
+
+# ---------------------------------------------------------------------------
+# The published refinement schedule (scICE's ``clustering!`` loop)
+# ---------------------------------------------------------------------------
+#: ICs remembered per candidate; a candidate is stable when all of them are equal.
+HISTORY_LENGTH = 10
+#: The value the history starts with, so stability takes HISTORY_LENGTH real rounds.
+HISTORY_START = 2.0
+#: Two ICs closer than this are the same IC (the same partitions in another trial order).
+SAME_IC = 1e-12
+#: Rule (e) gives up on a target once k_iter exceeds this ...
+GIVE_UP_ITERATIONS = 100
+#: ... and the round's median IC exceeds this.
+GIVE_UP_IC = 1.1
+
+
+@dataclass
+class _Candidate:
+    """One refinement candidate: its trial set, its IC, its last ICs and its flags."""
+
+    trial_set: TrialSet
+    ic: float
+    history: deque = field(default_factory=lambda: deque([HISTORY_START] * HISTORY_LENGTH, maxlen=HISTORY_LENGTH))
+    stable: bool = False
+    unstable: bool = True
+
+    def record(self, trial_set: TrialSet, ic: float) -> None:
+        """Take the round's trial set and IC; update the history and both flags."""
+        self.trial_set, self.ic = trial_set, float(ic)
+        self.history.append(self.ic)
+        self.stable = all(abs(h - self.ic) <= SAME_IC for h in self.history)
+        self.unstable = not self.stable and self.history[0] - self.ic >= -SAME_IC
+
+
+def stop_rule(ics: np.ndarray, stable: np.ndarray, k_iter: int, max_iterations: int) -> tuple[str, int] | None:
+    """The refinement's stop rules, checked in order; ``(rule, index of the chosen candidate)`` or None.
+
+    ``ics`` and ``stable`` are the round's values for the candidates in order of
+    increasing resolution, so ties go to the lower resolution.
+
+    Rules: (a) ``"one candidate"`` left; (b) ``"IC 1"``: the first candidate with
+    IC 1; (c) ``"all stable"``; (d) ``"max_iterations"``: ``k_iter >=
+    max_iterations``; (e) ``"inconsistent"``: ``k_iter > 100`` and the median IC
+    > 1.1. (c) to (e) choose the lowest IC.
+    """
+    if ics.size == 1:
+        return "one candidate", 0
+    perfect = np.flatnonzero(ics <= 1.0)
+    if perfect.size:
+        return "IC 1", int(perfect[0])
+    best = int(np.argmin(ics))
+    if bool(np.all(stable)):
+        return "all stable", best
+    if k_iter >= max_iterations:
+        return "max_iterations", best
+    if k_iter > GIVE_UP_ITERATIONS and float(np.median(ics)) > GIVE_UP_IC:
+        return "inconsistent", best
+    return None
+
+
+def survivors(ics: np.ndarray, unstable: np.ndarray) -> np.ndarray:
+    """Candidates kept for the next round: IC <= the round's median, or still unstable; the argmin always."""
+    keep = (ics <= np.median(ics)) | unstable
+    keep[int(np.argmin(ics))] = True
+    return keep
 
 
 class RefineOptimizer(GridOptimizer):
-    """The scICE optimiser: a resolution grid, then refinement of the candidates.
+    """The scICE optimiser: a resolution grid, then the published refinement schedule.
 
     Grid resolutions whose median effective count equals the target are the
-    candidates; one with IC exactly 1 is taken at once. Otherwise, each round
-    continues every candidate's trials from their own labels for
-    ``refine_iterations`` more Leiden iterations, recomputes the ICs and keeps the
-    candidates with IC <= the median. It stops when one candidate is left, when a
-    candidate reaches IC 1, when the candidates' ICs did not change for
-    ``patience`` rounds, or after ``max_iterations`` rounds (an estimator
-    parameter); the lowest IC wins (ties: lower resolution).
+    candidates; one with IC exactly 1 is taken at once. Otherwise the candidates
+    (in order of increasing resolution) are refined in rounds, as the published
+    scICE code does. ``k_iter``, the Leiden iterations behind each trial, starts
+    at the estimator's ``n_iterations``. Each round adds ``refine_iterations`` to
+    it and continues the trials of every *unstable* candidate from their own
+    labels for that many iterations; every candidate's IC enters its history of
+    the last 10 ICs (which starts as ten values of 2.0). A candidate is *stable*
+    when those 10 ICs are equal (within 1e-12) and *unstable* when it is not
+    stable and its IC is not above the oldest one in its history; a candidate
+    that is not unstable keeps its trial set in the next round ("sits out").
+    So nothing is pruned before round 10 unless its IC stopped changing.
+
+    The round then stops, checked in this order: (a) one candidate left: it;
+    (b) a candidate has IC 1: the first; (c) every candidate stable; (d)
+    ``k_iter >= max_iterations`` (an estimator parameter, cumulative iterations,
+    so 70 rounds at the defaults); (e) ``k_iter > 100`` and the round's median
+    IC above 1.1; (c) to (e) choose the lowest IC, ties to the lower resolution.
+    Otherwise the survivors go on: candidates with IC at or below the round's
+    median or still unstable, and always the lowest IC.
+
+    Unlike the published code, a pruned candidate's unstable flag goes with it,
+    ICs are compared with a 1e-12 tolerance rather than exactly, and past
+    ``k_iter`` 100 with a median IC of at most 1.1 the candidates are pruned as
+    usual. When ``max_iterations <= n_iterations`` no round runs and the lowest
+    grid IC wins. ``optimization_diagnostics`` has one row per candidate and
+    round (stage ``"refine"``, or ``"frozen"`` when its trials did not run);
+    the chosen row's ``stop`` names the rule that ended the refinement (or
+    ``"grid IC 1"``).
 
     Parameters
     ----------
@@ -131,31 +232,63 @@ class RefineOptimizer(GridOptimizer):
         Grid size over the interval.
     refine_iterations : int, default=2
         Leiden iterations added per refinement round.
-    patience : int, default=10
-        Rounds without any IC change before stopping.
     """
 
-    def __init__(self, n_steps: int = 11, refine_iterations: int = 2, patience: int = 10):
+    def __init__(self, n_steps: int = 11, refine_iterations: int = 2):
         self.n_steps = n_steps
         self.refine_iterations = refine_iterations
-        self.patience = patience
+
+    def optimize(self, task: Task, context) -> OptimizeOutcome:
+        if task.target is None:
+            return self.evaluate_fixed(task, context)
+        rows: list = []
+        candidates, perfect = self._grid_candidates(task, context, rows)
+        if not candidates:
+            for row in rows:
+                row["stop"] = ""
+            return self._no_candidate(task, rows)
+        if perfect is not None:
+            return _chosen_outcome(task, context, perfect, rows, stop="grid IC 1")
+        chosen, stop = self.refine(candidates, context, task, rows)
+        return _chosen_outcome(task, context, chosen, rows, stop=stop)
 
     def select(self, candidates: list, context, task: Task, rows: list):
-        candidates = sorted(candidates, key=lambda c: c.gamma)
-        history: list[tuple] = []
+        """Refine the candidates and return the chosen trial set (see :meth:`refine`)."""
+        return self.refine(candidates, context, task, rows)[0]
+
+    def refine(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
+        """Run the refinement rounds; return the chosen trial set and the stop rule that chose it."""
+        step = int(self.refine_iterations)
+        if step < 1:
+            raise ValueError(f"refine_iterations must be at least 1, got {self.refine_iterations!r}.")
+        pool = [_Candidate(c, context.score(c).ic) for c in sorted(candidates, key=lambda c: c.gamma)]
+        k_iter, cap = int(context.n_iterations), int(context.max_iterations)
+        if k_iter >= cap:  # the cap leaves no room for a round
+            return pool[int(np.argmin([c.ic for c in pool]))].trial_set, "max_iterations"
         round_index = 0
-        while len(candidates) > 1 and round_index < context.max_iterations:
+        while True:
             round_index += 1
-            candidates = context.refine_all(candidates, round_index, self.refine_iterations)
-            ics = np.array([context.score(c).ic for c in candidates])
-            keep = ics <= np.median(ics)
-            for c, k in zip(candidates, keep, strict=False):
-                rows.append(_row(task, c, context.score(c), "refine", round_index, bool(k)))
-            if ics.min() <= 1.0:
-                return candidates[int(np.argmin(ics))]
-            candidates = [c for c, k in zip(candidates, keep, strict=False) if k]
-            history.append(tuple(ics[keep].tolist()))
-            if len(history) >= self.patience and all(h == history[-1] for h in history[-self.patience :]):
-                break
-        ics = [context.score(c).ic for c in candidates]
-        return candidates[int(np.argmin(ics))]
+            k_iter += step
+            refined = self._refine_round(pool, context, round_index)
+            ics = np.array([c.ic for c in pool])
+            unstable = np.array([c.unstable for c in pool])
+            stop = stop_rule(ics, np.array([c.stable for c in pool]), k_iter, cap)
+            keep = survivors(ics, unstable)
+            for c, ran, kept in zip(pool, refined, keep, strict=True):
+                stage = "refine" if ran else "frozen"
+                rows.append(_row(task, c.trial_set, context.score(c.trial_set), stage, round_index, bool(kept)))
+            if stop is not None:
+                # n_iter reports the schedule's k_iter, as the published code does; a candidate
+                # frozen in some rounds (stable then) ran fewer iterations ("frozen" rows show it).
+                return dataclasses.replace(pool[stop[1]].trial_set, n_iterations=k_iter), stop[0]
+            pool = [c for c, kept in zip(pool, keep, strict=True) if kept]
+
+    def _refine_round(self, pool: list[_Candidate], context, round_index: int) -> list[bool]:
+        """Continue the unstable candidates' trials, record every candidate's IC; which ones ran."""
+        moving = [c.unstable for c in pool]
+        starts = [c.trial_set for c, m in zip(pool, moving, strict=True) if m]
+        refined = iter(context.refine_all(starts, round_index, self.refine_iterations) if starts else [])
+        for c, m in zip(pool, moving, strict=True):
+            trial_set = next(refined) if m else c.trial_set
+            c.record(trial_set, context.score(trial_set).ic)
+        return moving
