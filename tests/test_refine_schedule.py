@@ -247,9 +247,9 @@ def test_real_graph_follows_the_schedule():
         assert n_rounds <= 70
         chosen = diag[(diag["target"] == target) & (diag["stage"] == "chosen")].iloc[0]
         assert chosen["stop"] in {"one candidate", "IC 1", "all stable", "max_iterations", "inconsistent"}
-        # n_iter: 10 + 2 per round in which the chosen candidate's trials ran (all rounds unless it sat out some)
+        # n_iter is k_iter = 10 + 2 x rounds; the chosen trials ran 2 more iterations in each round they moved
         own = rows[rows["gamma"] == chosen["gamma"]]
-        assert chosen["n_iter"] == 10 + 2 * int((own["stage"] == "refine").sum()) <= 10 + 2 * n_rounds
+        assert chosen["n_iter"] == 10 + 2 * n_rounds >= 10 + 2 * int((own["stage"] == "refine").sum())
         for result in (c for c in res.clusters if c.source_target_cluster == target):
             assert result.n_iter == chosen["n_iter"]
 
