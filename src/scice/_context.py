@@ -17,7 +17,7 @@ import pandas as pd
 from ._leiden import TrialRequest, TrialRunner, TrialSet
 from ._similarity import TrialSetScore
 
-__all__ = ["RunSeeds", "Probe", "SearchContext", "OptimizeContext"]
+__all__ = ["RunSeeds", "Probe", "SearchContext", "OptimizeContext", "shattered_fraction"]
 
 _SEED_HIGH = 2**31 - 1
 
@@ -62,6 +62,18 @@ class Probe:
     ic: float
     counts: np.ndarray = field(repr=False)
     n_partitions: int = 1
+    #: Most cells are in clusters below ``min_cluster_size`` (in the median trial): the
+    #: resolution shatters the graph, so its effective count says nothing about k.
+    shattered: bool = False
+
+
+def shattered_fraction(labelings: np.ndarray, min_cluster_size: int) -> float:
+    """Median over trials of the fraction of cells in clusters smaller than ``min_cluster_size``."""
+    fractions = []
+    for labels in np.asarray(labelings):
+        sizes = np.bincount(labels)
+        fractions.append(sizes[sizes < min_cluster_size].sum() / labels.size)
+    return float(np.median(fractions))
 
 
 class SearchContext:
@@ -75,6 +87,13 @@ class SearchContext:
         Absolute resolution tolerance from the estimator.
     n_vertices
         Number of cells.
+    resolution_unit
+        The graph's CPM resolution scale: its weighted edge density
+        ``2 * total_weight / (n * (n - 1))`` (the resolution at which the whole
+        graph as one cluster has CPM quality 0), to 6 significant digits.
+        Scaling every weight by c scales it (and every CPM resolution giving the
+        same partitions) by c, so searchers that start from it find the same
+        counts on a scaled graph.
     """
 
     def __init__(
@@ -90,6 +109,11 @@ class SearchContext:
         self.objective_function = runner.config.objective_function
         self.resolution_tolerance = resolution_tolerance
         self.n_vertices = runner.graph.n_vertices
+        n = max(self.n_vertices, 2)
+        density = float(2.0 * np.sum(runner.graph.weights) / (n * (n - 1)))
+        # 6 significant digits: unmoved by rounding the weights (e.g. to float32)
+        self.resolution_unit = float(f"{density:.6g}") if density > 0 else 1.0
+        self._min_cluster_size = runner.config.min_cluster_size
         self.probes: list[Probe] = []
         self.scoring_seconds = 0.0
 
@@ -118,6 +142,7 @@ class SearchContext:
                 ic=float(score.ic),
                 counts=np.asarray(trial_set.effective_counts),
                 n_partitions=int(score.partitions.shape[0]),
+                shattered=shattered_fraction(trial_set.labelings, self._min_cluster_size) > 0.5,
             )
             self.probes.append(probe)
             out.append(probe)
@@ -132,6 +157,7 @@ class SearchContext:
                 "median_count": [p.median_count for p in self.probes],
                 "ic": [p.ic for p in self.probes],
                 "n_partitions": [p.n_partitions for p in self.probes],
+                "shattered": [p.shattered for p in self.probes],
                 "min_count": [int(p.counts.min()) for p in self.probes],
                 "max_count": [int(p.counts.max()) for p in self.probes],
             }

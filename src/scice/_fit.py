@@ -219,7 +219,9 @@ def run_search(
         tasks = [Task(key=i, gamma=float(g)) for i, g in enumerate(plan.resolutions)]
         timings.add_search(time.perf_counter() - t0)
         return None, tasks
-    context = SearchContext(runner, plan.strategies.scorer, plan.seeds, plan.resolution_tolerance)
+    # the tolerance is absolute on a graph of REFERENCE_WEIGHT; it scales with the weights (CPM)
+    tolerance = plan.resolution_tolerance * plan.leiden.weight_scale
+    context = SearchContext(runner, plan.strategies.scorer, plan.seeds, tolerance)
     search = ckpt.load("search") if ckpt is not None else None
     resumed = search is not None
     if search is None:

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ._anndata import is_anndata
 
-__all__ = ["GraphData", "graph_from_input", "to_igraph"]
+__all__ = ["GraphData", "graph_from_input", "to_igraph", "weight_scale"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +59,24 @@ class GraphData:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+
+
+def weight_scale(graph: GraphData, objective_function: str) -> float:
+    """The graph's weight scale: its largest edge weight.
+
+    Leiden's refinement picks a merge with probability proportional to
+    ``exp(delta_quality / beta)``, so ``beta`` is in units of CPM quality, which
+    scale with the edge weights: the same ``beta`` on a graph whose weights are
+    all multiplied by 1e-3 makes the refinement almost uniformly random. For CPM
+    ``beta`` (and the search's absolute ``resolution_tolerance``) are therefore
+    multiplied by this scale. A scanpy ``connectivities`` graph has a largest
+    weight of exactly 1 (each cell's nearest neighbour), so on it ``beta`` applies
+    exactly as given, as in the published method. Modularity is normalised by the
+    total weight and needs no factor.
+    """
+    if objective_function != "CPM" or graph.n_edges == 0:
+        return 1.0
+    return float(np.max(graph.weights))
 
 
 def _extract_matrix(data: object, graph_key: str) -> tuple[sp.csr_matrix, np.ndarray | None]:

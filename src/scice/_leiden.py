@@ -41,6 +41,9 @@ class LeidenConfig:
 
     objective_function: str = "CPM"
     min_cluster_size: int = 2
+    #: The graph's weight scale (see :func:`scice._graph.weight_scale`): every trial's
+    #: ``beta`` is multiplied by it.
+    weight_scale: float = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,7 +254,7 @@ class TrialRunner:
                         arrays=None,
                         objective_function=self.config.objective_function,
                         gamma=req.gamma,
-                        beta=req.beta,
+                        beta=req.beta * self.config.weight_scale,
                         n_iterations=req.n_iterations,
                         seeds=seeds[idx],
                         initial=None if initial is None else initial[idx],

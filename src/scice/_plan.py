@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 
 from . import _validation as V
 from ._context import RunSeeds
-from ._graph import GraphData, graph_from_input
+from ._graph import GraphData, graph_from_input, weight_scale
 from ._leiden import LeidenConfig
 from .strategies import LAYOUTS, OPTIMIZERS, SCORERS, SEARCHERS
 from .strategies._base import ICScorer, LayoutInfo, Optimizer, ParallelLayout, Searcher
@@ -187,7 +187,11 @@ def make_plan(estimator: SCICE, X: Any) -> tuple[GraphData, FitPlan]:
         targets=targets,
         resolutions=resolutions,
         seeds=seeds,
-        leiden=LeidenConfig(objective_function=params.objective, min_cluster_size=params.min_cluster_size),
+        leiden=LeidenConfig(
+            objective_function=params.objective,
+            min_cluster_size=params.min_cluster_size,
+            weight_scale=weight_scale(graph, params.objective),
+        ),
         strategies=strategies,
         layout_info=layout_info,
     )

@@ -10,6 +10,18 @@ from ._base import Searcher, SearchOutcome
 
 __all__ = ["BisectionSearcher", "FixedResolutions"]
 
+#: ``lower_bound="auto"`` and ``start="auto"`` in resolution units (the graph's weighted edge density).
+AUTO_LOWER_UNITS = 1e-6
+AUTO_START_UNITS = 0.125
+#: A gap between the last probe below a target and the first shattering probe narrower than
+#: this fraction of its upper end ends the search for that target (it is not reachable).
+SHATTER_GAP = 0.1
+
+
+def _shatters(table: dict[float, float], gamma: float) -> bool:
+    """Whether the probe at ``gamma`` shattered the graph (its bracketing count is infinite)."""
+    return bool(np.isinf(table[gamma]))
+
 
 @dataclass(frozen=True)
 class _Scale:
@@ -18,7 +30,8 @@ class _Scale:
     log: bool
 
     def width(self, a: float, b: float) -> float:
-        return float(np.log(b) - np.log(a)) if self.log else float(b - a)
+        # log(b / a): exact under a common power-of-two scaling of a and b, unlike log(b) - log(a)
+        return float(np.log(b / a)) if self.log else float(b - a)
 
     def mid(self, a: float, b: float) -> float:
         return float(np.sqrt(a * b)) if self.log else 0.5 * (a + b)
@@ -29,9 +42,17 @@ class BisectionSearcher(Searcher):
 
     CPM: bisection on ``log(gamma)`` between ``lower_bound`` and an upper bound
     found by doubling from ``start`` until the median cluster count exceeds the
-    largest target. Modularity: linear bisection in ``[0, upper]``, doubling from 1.
+    largest target. Both default to multiples of the graph's resolution unit
+    (its weighted edge density, ``SearchContext.resolution_unit``), so a graph whose
+    weights are all scaled by c gives the same probes scaled by c and the same
+    counts. Modularity: linear bisection in ``[0, upper]``, doubling from 1.
     Every probe runs ``n_probe_trials`` trials of ``probe_iterations`` iterations
     with ``probe_beta`` and is shared by all targets.
+
+    A probe whose median trial leaves most cells in clusters smaller than
+    ``min_cluster_size`` (the resolution shatters the graph) counts as above
+    every target: its effective count, which falls towards 0 there, would
+    otherwise read as too few clusters.
 
     For target k the interval is ``[last probe with median count < k, first probe
     with median count > k]``. The searcher bisects until a probe with median count
@@ -56,10 +77,12 @@ class BisectionSearcher(Searcher):
         Leiden randomness per probe trial.
     plateau_fraction : float, default=0.1
         Adaptive stopping rule (see above); 0 disables it.
-    lower_bound : float, default=1e-8
-        Smallest CPM resolution probed.
-    start : float, default=1e-3
-        First CPM upper-bound candidate (doubled until it is above every target).
+    lower_bound : float or "auto", default="auto"
+        Smallest CPM resolution probed; ``"auto"`` is ``1e-6`` resolution units
+        (about 1e-8 on pbmc68k_reduced's graph). A float is an absolute resolution.
+    start : float or "auto", default="auto"
+        First CPM upper-bound candidate (doubled until it is above every target);
+        ``"auto"`` is ``1/8`` resolution unit (about 1e-3 on pbmc68k_reduced's graph).
     max_probes : int, default=400
         Safety cap on the number of probes.
     """
@@ -70,8 +93,8 @@ class BisectionSearcher(Searcher):
         probe_iterations: int = 3,
         probe_beta: float = 0.01,
         plateau_fraction: float = 0.1,
-        lower_bound: float = 1e-8,
-        start: float = 1e-3,
+        lower_bound: float | str = "auto",
+        start: float | str = "auto",
         max_probes: int = 400,
     ):
         self.n_probe_trials = n_probe_trials
@@ -83,15 +106,35 @@ class BisectionSearcher(Searcher):
         self.max_probes = max_probes
 
     # -- helpers ------------------------------------------------------------
+    def _cpm_bounds(self, context) -> tuple[float, float]:
+        """``(lower_bound, start)`` as absolute CPM resolutions for this graph."""
+        unit = float(getattr(context, "resolution_unit", 1.0)) or 1.0
+        out = []
+        for name, default in (("lower_bound", AUTO_LOWER_UNITS), ("start", AUTO_START_UNITS)):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(f"{name} must be a positive number or 'auto', got {value!r}.")
+                value = default * unit
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive number or 'auto', got {value!r}.")
+            out.append(float(value))
+        return out[0], out[1]
+
+    @staticmethod
+    def _bracketing_count(probe) -> float:
+        """The count bisection compares with targets: infinite where the probe shatters the graph."""
+        return float("inf") if getattr(probe, "shattered", False) else probe.median_count
+
     def _probe(self, context, gamma: float, table: dict[float, float]) -> float:
         if gamma not in table:
             p = context.probe(gamma, self.n_probe_trials, self.probe_iterations, self.probe_beta)
-            table[gamma] = p.median_count
+            table[gamma] = self._bracketing_count(p)
         return table[gamma]
 
     def _probe_many(self, context, gammas: list[float], table: dict[float, float]) -> None:
         for p in context.probe_many(gammas, self.n_probe_trials, self.probe_iterations, self.probe_beta):
-            table[p.gamma] = p.median_count
+            table[p.gamma] = self._bracketing_count(p)
 
     @staticmethod
     def _interval(table: dict[float, float], k: int):
@@ -128,13 +171,14 @@ class BisectionSearcher(Searcher):
     # -- the stages of a search ---------------------------------------------
     def _probe_bounds(self, context, table: dict[float, float], scale: _Scale, hi_target: int) -> None:
         """Probe the smallest resolution, then double an upper bound until it is above every target."""
-        self._probe(context, self.lower_bound if scale.log else 0.0, table)
-        upper = self.start if scale.log else 1.0
-        ceiling = 1e12
+        lower, upper = self._cpm_bounds(context) if scale.log else (0.0, 1.0)
+        self._probe(context, lower, table)
+        ceiling = upper * 2.0**60
         while len(table) < self.max_probes and upper < ceiling:
             count = self._probe(context, upper, table)
-            # Stop once above every target, once only clusters below min_cluster_size
-            # remain, or once every cell is its own cluster.
+            # Stop once above every target (a shattering resolution counts as above),
+            # once only clusters below min_cluster_size remain, or once every cell is
+            # its own cluster.
             if count > hi_target or count == 0 or count >= context.n_vertices:
                 break
             upper *= 2.0
@@ -145,6 +189,8 @@ class BisectionSearcher(Searcher):
         if lo is None or hi is None:
             return []
         if not k_gammas:
+            if _shatters(table, hi) and hi - lo <= SHATTER_GAP * hi:
+                return []  # k lies nowhere between the largest count seen and the shattered regime
             return [] if hi - lo <= tol else [scale.mid(lo, hi)]
         plateau = scale.width(k_gammas[0], k_gammas[-1]) if len(k_gammas) > 1 else 0.0
         stop = max(self.plateau_fraction * plateau, 0.0)
@@ -187,6 +233,12 @@ class BisectionSearcher(Searcher):
                     f"search: even the smallest resolution ({min(table):g}) gave more than {k} "
                     "clusters (the graph has more components than the target)"
                 )
+            elif not k_gammas and _shatters(table, hi):
+                outcome.uncovered[k] = (
+                    f"search: no probed resolution gave {k} clusters (largest median effective count seen: "
+                    f"{max_seen:g}); higher resolutions shatter the graph (most cells in clusters smaller "
+                    "than min_cluster_size)"
+                )
             else:
                 outcome.intervals[k] = (lo, hi)
                 if k_gammas:
@@ -203,7 +255,8 @@ class BisectionSearcher(Searcher):
         tol = float(context.resolution_tolerance)
         table: dict[float, float] = {}  # resolution -> median effective count
         self._probe_bounds(context, table, scale, int(np.max(targets)))
-        max_seen = max(table.values())
+        finite = [c for c in table.values() if np.isfinite(c)]
+        max_seen = max(finite) if finite else 0.0
         ordered = sorted(int(t) for t in targets)
         self._bisect(context, table, ordered, scale, tol)
         outcome = self._bracket(table, ordered, scale, max_seen)
