@@ -7,6 +7,7 @@ only to inject faults (an exception, Ctrl-C, SIGTERM, a concurrent writer).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import signal
@@ -25,8 +26,10 @@ import scipy.sparse as sp
 
 import scice
 from scice import _h5io
+from scice._params import PARAMS
 from scice._results import deep_equal
-from scice.cli import build_parser, main
+from scice.cli import _run, build_parser, main
+from scice.cli._options import CLI_DEFAULTS, METHOD_OPTIONS
 from scice.testing import blob_graph
 
 N_BLOBS, BLOB_SIZE, N_VARS = 4, 50, 40
@@ -175,6 +178,65 @@ def test_top_level_help_and_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"scice {scice.__version__}"
+
+
+def test_python_dash_m_runs_the_command():
+    env = dict(os.environ)
+    src = str(Path(scice.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scice.cli", "--version"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"scice {scice.__version__}"
+
+
+# ----------------------------------------------------------------------------
+# method options: one vocabulary with the estimator
+# ----------------------------------------------------------------------------
+def _method_actions() -> dict[str, object]:
+    """The argparse action of every method option of ``scice run``, by SCICE parameter name."""
+    run = build_parser().get_default("_subparsers")["run"]
+    by_dest = {action.dest: action for action in run._actions}
+    return {option.param: by_dest[option.dest] for group in METHOD_OPTIONS.values() for option in group}
+
+
+def test_method_option_defaults_are_the_estimators():
+    """Every CLI default is SCICE's, except the documented differences (CLI_DEFAULTS)."""
+    signature = inspect.signature(scice.SCICE).parameters
+    actions = _method_actions()
+    assert len(actions) == 12 and set(actions) <= set(signature)
+    for param, action in actions.items():
+        if param in CLI_DEFAULTS:
+            cli_default, reason = CLI_DEFAULTS[param]
+            assert action.default == cli_default != signature[param].default and reason, param
+        else:
+            assert action.default == signature[param].default, param
+    assert set(CLI_DEFAULTS) == {"ic_threshold", "random_state"}
+
+
+def test_method_option_help_is_the_parameters_description(capsys):
+    actions = _method_actions()
+    for param, action in actions.items():
+        assert action.help.startswith(PARAMS[param].summary()), param
+    assert "the Python API default is inf" in actions["ic_threshold"].help
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--n-trials T Leiden trials (seeds) per resolution (default: 15)" in out
+    assert "(default: 1.005; the Python API default is inf)" in out
+
+
+def test_method_options_reach_the_estimator_under_its_names():
+    """``--seed``/``--n-workers``/``--objective`` set random_state/n_jobs/objective_function; the rest keep defaults."""
+    args = build_parser().parse_args(
+        ["run", "x.h5ad", "--targets", "3", "--seed", "5", "--n-workers", "2", "--objective", "modularity", "-q"]
+    )
+    est = _run._make_estimator(args, {"cluster_range": [3]})
+    expected = scice.SCICE(
+        cluster_range=[3], random_state=5, n_jobs=2, objective_function="modularity", ic_threshold=1.005
+    ).get_params()
+    assert est.get_params() == expected
 
 
 # ----------------------------------------------------------------------------

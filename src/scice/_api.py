@@ -14,6 +14,7 @@ import pandas as pd
 
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._estimator import SCICE
+from ._params import LEGACY_PARAMS, PARAMS, doc_params, estimator_params
 from ._results import SCICEResults
 from .legacy import write_uns
 from .strategies import LayoutInfo, ProcessLayout
@@ -170,6 +171,7 @@ def _check_cap(value: Any, name: str) -> int | None:
     return int(value)
 
 
+@doc_params(**PARAMS, **LEGACY_PARAMS)
 def scice_clustering(
     adata: Any,
     graph_key: str = "connectivities",
@@ -198,49 +200,32 @@ def scice_clustering(
     """Run scICE on ``adata`` and store the results in ``adata.uns[key_added]`` (legacy one-call form).
 
     Equivalent to ``scice.write_uns(adata, scice.SCICE(...).fit(adata).results_)``
-    with the parameter names of the legacy ``scICEpy.scICE_clustering``.
+    with the parameter names of the legacy ``scICEpy.scICE_clustering``: ``seed``
+    is :class:`~scice.SCICE`'s ``random_state`` and ``n_workers`` its ``n_jobs``.
 
     Parameters
     ----------
     adata : AnnData
         Cells with a graph in ``adata.obsp[graph_key]``.
-    graph_key : str, default="connectivities"
-        Key of the cell graph in ``adata.obsp`` (e.g. from ``sc.pp.neighbors``).
-    cluster_range : tuple (lo, hi) or list/range/array of int, optional
-        Cluster-range mode. A ``tuple`` is an inclusive pair: ``(2, 10)`` means 2..10;
-        a ``list``/``range``/array is the explicit list of targets, e.g.
-        ``list(range(2, 21))``. Give exactly one of ``cluster_range`` and ``resolution``.
-    resolution : float or list of float, optional
-        Manual resolution mode: evaluate these Leiden resolutions (repeats dropped).
-    n_workers : int, default=1
-        Worker processes (``-1``: all cores); results do not depend on it.
+    {graph_key}
+    {cluster_range}
+    {resolution}
+    {n_workers}
     outer_workers, inner_workers : int, optional
         Caps on the targets evaluated side by side (outer) and on the workers
         one trial set's trials are split across (inner).
-    n_trials : int, default=15
-        Leiden trials per resolution.
-    n_bootstrap : int, default=100
-        Bootstrap resamples for the IC distribution (``ic_vec``).
-    seed : int, optional
-        Random seed; the same seed gives the same results for any ``n_workers``.
-    beta : float, default=0.1
-        Leiden refinement randomness (applied: ``beta_applied`` is ``True``).
-    n_iterations : int, default=10
-        Leiden iterations per trial.
-    max_iterations : int, default=150
-        Maximum refinement rounds per target.
-    ic_threshold : float, default=inf
-        Counts with IC below it are listed in ``consistent_clusters``.
-    objective_function : {"CPM", "modularity"}, default="CPM"
-        Leiden quality function.
-    remove_threshold : float, default=1.15
-        Cluster-range pre-filter (ignored in manual resolution mode).
-    min_cluster_size : int, default=2
-        Smaller clusters do not count and are merged in the final labels.
-    resolution_tolerance : float, default=1e-8
-        Search tolerance (cluster-range mode).
-    verbose : bool, default=False
-        Show progress and log at INFO level (logger ``"scice"``).
+    {n_trials}
+    {n_bootstrap}
+    {seed}
+    {beta}
+    {n_iterations}
+    {max_iterations}
+    {ic_threshold}
+    {objective_function}
+    {remove_threshold}
+    {min_cluster_size}
+    {resolution_tolerance}
+    {verbose}
     copy : bool, default=False
         Work on and return a copy; ``adata`` is left untouched.
     scratch_dir : str or path, optional
@@ -287,25 +272,25 @@ def scice_clustering(
             )
         else:
             layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)
-    est = SCICE(
-        cluster_range=cluster_range,
-        resolution=resolution,
-        graph_key=graph_key,
-        objective_function=objective_function,
-        n_trials=n_trials,
-        n_bootstrap=n_bootstrap,
-        n_iterations=n_iterations,
-        max_iterations=max_iterations,
-        beta=beta,
-        ic_threshold=ic_threshold,
-        remove_threshold=remove_threshold,
-        min_cluster_size=min_cluster_size,
-        resolution_tolerance=resolution_tolerance,
-        layout=layout,
-        n_jobs=n_workers,
-        random_state=seed,
-        verbose=verbose,
-    )
+    forwarded = {
+        "cluster_range": cluster_range,
+        "resolution": resolution,
+        "graph_key": graph_key,
+        "objective_function": objective_function,
+        "n_trials": n_trials,
+        "n_bootstrap": n_bootstrap,
+        "n_iterations": n_iterations,
+        "max_iterations": max_iterations,
+        "beta": beta,
+        "ic_threshold": ic_threshold,
+        "remove_threshold": remove_threshold,
+        "min_cluster_size": min_cluster_size,
+        "resolution_tolerance": resolution_tolerance,
+        "n_workers": n_workers,
+        "seed": seed,
+        "verbose": verbose,
+    }
+    est = SCICE(layout=layout, **estimator_params(forwarded))
     config = contextlib.nullcontext()
     if scratch_dir is not None:
         config = joblib.parallel_config(temp_folder=str(scratch_dir))

@@ -14,7 +14,8 @@ from ._checkpoint import open_checkpoint
 from ._fit import log_start, open_runner, run_search, run_tasks
 from ._logging import logger, progress_logging
 from ._memory import check_run_memory
-from ._plan import FAMILIES, MethodParams, check_params, make_plan, resolve_strategy
+from ._params import PARAMS, doc_params
+from ._plan import FAMILIES, make_plan, resolve_strategy
 from ._results import SCICEResults
 from ._timings import Timings
 from .strategies._base import ICScorer, Optimizer, ParallelLayout, Searcher
@@ -24,6 +25,7 @@ __all__ = ["SCICE"]
 _FITTED = ("results_", "labels_", "best_cluster_", "best_resolution_", "n_cells_")
 
 
+@doc_params(**PARAMS)
 class SCICE(ClusterMixin, BaseEstimator):
     """Clustering consistency of Leiden on a cell graph (scICE).
 
@@ -34,66 +36,28 @@ class SCICE(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    cluster_range : tuple (lo, hi) or list/range/array of int, optional
-        Cluster-range mode. A ``tuple`` is always an inclusive pair: ``(2, 10)``
-        means targets 2, 3, ..., 10. A ``range``, ``list`` or array is always the
-        explicit list of targets, e.g. ``list(range(2, 21))`` or ``[3, 5, 8]``.
-        Targets must lie in ``[2, n_cells]``. Exactly one of ``cluster_range`` and
-        ``resolution`` must be given.
-    resolution : float or list of float, optional
-        Manual resolution mode: evaluate these Leiden resolutions (gamma) directly.
-        Repeated values are evaluated once (input order kept).
-    graph_key : str, default="connectivities"
-        Key of the graph in ``adata.obsp`` when fitting an AnnData object.
-    objective_function : {"CPM", "modularity"}, default="CPM"
-        Leiden quality function. Both use ``resolution``.
-    n_trials : int, default=15
-        Leiden trials (seeds) per resolution.
-    n_bootstrap : int, default=100
-        Bootstrap resamples of the trials for the IC distribution.
-    n_iterations : int, default=10
-        Leiden iterations per trial.
-    max_iterations : int, default=150
-        Maximum refinement rounds per target.
-    beta : float, default=0.1
-        Leiden randomness in the refinement step (applied by igraph).
-    ic_threshold : float, default=inf
-        Counts with IC below it are reported as consistent.
-    remove_threshold : float, default=1.15
-        Pre-filter: a target whose search probes (at least two) all have IC at or
-        above this is dropped before optimisation.
-    min_cluster_size : int, default=2
-        Clusters smaller than this do not count towards a labeling's cluster count
-        and are merged into a neighbouring cluster in the final labels.
-    resolution_tolerance : float, default=1e-8
-        Absolute resolution tolerance of the search.
-    searcher : str or Searcher, default="bisection"
-        Search strategy (cluster-range mode).
-    optimizer : str or Optimizer, default="refine"
-        Per-target optimisation strategy.
-    scorer : str or ICScorer, default="ecs"
-        Similarity behind the IC.
-    layout : str or ParallelLayout, default="auto"
-        Where work runs; ``"auto"`` is ``"serial"`` for ``n_jobs=1``, else ``"processes"``.
-    n_jobs : int, default=1
-        Worker processes running Leiden; ``-1`` uses all cores. The method's
-        logic stays in this process. Results do not depend on it.
-    random_state : int, RandomState instance or None, default=None
-        Seeds every trial and bootstrap. Same value, same results, for any
-        ``n_jobs`` and joblib backend.
-    verbose : bool or int, default=False
-        Log progress (the search, each finished target, the summary) through
-        the ``"scice"`` logger at INFO level, on stderr unless logging is
-        configured, and show a progress bar in interactive sessions.
-    checkpoint : str or path-like, optional
-        Folder where the search outcome and each finished target are saved as
-        they complete. Rerunning the same fit (same graph, parameters and integer
-        ``random_state``) with the same folder skips the finished work and gives
-        results identical to an uninterrupted run. A folder written by a
-        different run is refused.
-    check_memory : bool, default=True
-        Estimate the memory the run needs before starting; warn above half of
-        the available memory and refuse (``MemoryError``) above all of it.
+    {cluster_range}
+    {resolution}
+    {graph_key}
+    {objective_function}
+    {n_trials}
+    {n_bootstrap}
+    {n_iterations}
+    {max_iterations}
+    {beta}
+    {ic_threshold}
+    {remove_threshold}
+    {min_cluster_size}
+    {resolution_tolerance}
+    {searcher}
+    {optimizer}
+    {scorer}
+    {layout}
+    {n_jobs}
+    {random_state}
+    {verbose}
+    {checkpoint}
+    {check_memory}
 
     Attributes
     ----------
@@ -194,13 +158,6 @@ class SCICE(ClusterMixin, BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def _check_params(self) -> MethodParams:
-        # Kept until the command line calls scice._plan.check_params(estimator, n_cells) itself.
-        return check_params(self)
-
-    # ------------------------------------------------------------------
-    # fit
-    # ------------------------------------------------------------------
     def fit(self, X: Any, y: None = None) -> SCICE:
         """Run scICE on a cell graph.
 

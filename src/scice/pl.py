@@ -117,44 +117,64 @@ def plot_ic(
     >>> fig, ax = scice.plot_ic(adata, threshold=1.005, show_gamma=True)  # doctest: +SKIP
     >>> fig.savefig("scice_ic.png", dpi=150, bbox_inches="tight")  # doctest: +SKIP
     """
-    import seaborn as sns
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FormatStrFormatter
-
     results = results_from(data, key)
     threshold = _check_threshold(threshold)
-    has_threshold = np.isfinite(threshold)
     clusters = [c for c in results.clusters if c.ic_vec.size and np.isfinite(c.ic)]
-    n = len(clusters)
     if figsize is None:
-        figsize = (max(6.4, 0.6 * n + 2.4), 4.6)
+        figsize = (max(6.4, 0.6 * len(clusters) + 2.4), 4.6)
     fig, ax = _new_axes(ax, figsize)
-
     uncovered = sorted(results.uncovered_targets)
     note = f"Targets without a result: {', '.join(map(str, uncovered))}" if uncovered else None
-    if n == 0:
-        ax.set_axis_off()
-        ax.text(
-            0.5, 0.5, "No cluster count was evaluated", ha="center", va="center", fontsize=12, transform=ax.transAxes
-        )
-        if note:
-            ax.text(0.5, 0.38, note, ha="center", va="center", fontsize=9, color="0.35", transform=ax.transAxes)
-        if title:
-            ax.set_title(title)
+    if not clusters:
+        _draw_nothing_evaluated(ax, note, title)
         return fig, ax
 
-    order = [str(c.n_cluster) for c in clusters]
     consistent = {str(c.n_cluster): bool(c.ic < threshold) for c in clusters}
-    palette = {
-        k: (CONSISTENT_COLOR if ok else INCONSISTENT_COLOR) if has_threshold else NEUTRAL_COLOR
-        for k, ok in consistent.items()
-    }
+    palette = {k: _status_color(ok, threshold) for k, ok in consistent.items()}
     long = pd.DataFrame(
         {
             "k": np.concatenate([[str(c.n_cluster)] * c.ic_vec.size for c in clusters]),
             "ic": np.concatenate([c.ic_vec for c in clusters]).astype(float),
         }
     )
+    _draw_distributions(ax, long, clusters, palette, threshold, show_points)
+    _style_ic_axes(ax, long["ic"].to_numpy(), threshold, consistent)
+    if show_gamma:
+        _draw_gamma_axis(ax, clusters)
+    if np.isfinite(threshold):
+        _draw_status_legend(ax, threshold)
+    full_title = title or ""
+    if note:
+        full_title = f"{full_title}\n{note}" if full_title else note
+    if full_title:
+        ax.set_title(full_title, fontsize=11, pad=8)
+    return fig, ax
+
+
+def _status_color(consistent: bool, threshold: float) -> str:
+    """The colour of a count: consistent or not, or neutral without a threshold."""
+    if not np.isfinite(threshold):
+        return NEUTRAL_COLOR
+    return CONSISTENT_COLOR if consistent else INCONSISTENT_COLOR
+
+
+def _draw_nothing_evaluated(ax: Any, note: str | None, title: str | None) -> None:
+    """The axes of :func:`plot_ic` when no cluster count has a result."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "No cluster count was evaluated", ha="center", va="center", fontsize=12, transform=ax.transAxes)
+    if note:
+        ax.text(0.5, 0.38, note, ha="center", va="center", fontsize=9, color="0.35", transform=ax.transAxes)
+    if title:
+        ax.set_title(title)
+
+
+def _draw_distributions(
+    ax: Any, long: pd.DataFrame, clusters: list, palette: dict[str, str], threshold: float, show_points: bool
+) -> None:
+    """Boxes of the bootstrap ICs (``long``: one row per IC), their points, the threshold line, the medians."""
+    import seaborn as sns
+
+    order = [str(c.n_cluster) for c in clusters]
     with warnings.catch_warnings():
         # seaborn 0.13 passes matplotlib's deprecated ``vert`` to ``bxp`` (matplotlib >= 3.10); not ours to fix.
         warnings.filterwarnings("ignore", message=".*vert: bool was deprecated.*")
@@ -180,11 +200,11 @@ def plot_ic(
         sns.stripplot(
             data=long, x="k", y="ic", order=order, color="0.15", size=2.2, alpha=0.35, jitter=0.18, ax=ax, zorder=3
         )
-    if has_threshold:
+    if np.isfinite(threshold):
         ax.axhline(threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2, zorder=4)
     # Median markers keep the status colour visible when a box collapses to a line (IC = 1 throughout).
     ax.scatter(
-        range(n),
+        range(len(clusters)),
         [c.ic for c in clusters],
         marker="D",
         s=30,
@@ -194,7 +214,12 @@ def plot_ic(
         c=[palette[k] for k in order],
     )
 
-    values = long["ic"].to_numpy()
+
+def _style_ic_axes(ax: Any, values: np.ndarray, threshold: float, consistent: dict[str, bool]) -> None:
+    """IC range and tick format, coloured labels of consistent counts, axis labels, grid, spines."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    has_threshold = np.isfinite(threshold)
     shown = [threshold] if has_threshold else []
     lo, hi = min([values.min(), 1.0, *shown]), max([values.max(), *shown])
     pad = max(hi - lo, 2e-3) * 0.08
@@ -212,62 +237,53 @@ def plot_ic(
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
-    if show_gamma:
-        top = ax.secondary_xaxis("top")
-        top.set_xticks(range(n), _format_gammas([c.gamma for c in clusters]))
-        rotate = n > 6
-        top.tick_params(axis="x", labelsize=8, length=2, labelrotation=45 if rotate else 0)
-        if rotate:
-            for label in top.get_xticklabels():
-                label.set_horizontalalignment("left")
-                label.set_rotation_mode("anchor")
-        top.set_xlabel("Leiden resolution γ", fontsize=9)
-        top.spines["top"].set_visible(False)
 
-    handles = (
-        []
-        if not has_threshold
-        else [
-            Line2D(
-                [],
-                [],
-                marker="s",
-                markersize=9,
-                linestyle="none",
-                markerfacecolor=CONSISTENT_COLOR,
-                markeredgecolor="0.2",
-                label=f"consistent (median IC < {threshold:g})",
-            ),
-            Line2D(
-                [],
-                [],
-                marker="s",
-                markersize=9,
-                linestyle="none",
-                markerfacecolor=INCONSISTENT_COLOR,
-                markeredgecolor="0.2",
-                label=f"inconsistent (median IC ≥ {threshold:g})",
-            ),
-            Line2D([], [], color=THRESHOLD_COLOR, linestyle="--", label=f"threshold = {threshold:g}"),
-        ]
-    )
-    if handles:
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.16),
-            ncol=3,
-            fontsize=8,
-            frameon=False,
-            handlelength=1.6,
-            columnspacing=1.2,
+def _draw_gamma_axis(ax: Any, clusters: list) -> None:
+    """The resolution of each count on a second x axis on top."""
+    n = len(clusters)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(range(n), _format_gammas([c.gamma for c in clusters]))
+    rotate = n > 6
+    top.tick_params(axis="x", labelsize=8, length=2, labelrotation=45 if rotate else 0)
+    if rotate:
+        for label in top.get_xticklabels():
+            label.set_horizontalalignment("left")
+            label.set_rotation_mode("anchor")
+    top.set_xlabel("Leiden resolution γ", fontsize=9)
+    top.spines["top"].set_visible(False)
+
+
+def _draw_status_legend(ax: Any, threshold: float) -> None:
+    """The legend below the axes: consistent, inconsistent, threshold line."""
+    from matplotlib.lines import Line2D
+
+    def swatch(color: str, label: str) -> Line2D:
+        return Line2D(
+            [],
+            [],
+            marker="s",
+            markersize=9,
+            linestyle="none",
+            markerfacecolor=color,
+            markeredgecolor="0.2",
+            label=label,
         )
-    full_title = title or ""
-    if note:
-        full_title = f"{full_title}\n{note}" if full_title else note
-    if full_title:
-        ax.set_title(full_title, fontsize=11, pad=8)
-    return fig, ax
+
+    handles = [
+        swatch(CONSISTENT_COLOR, f"consistent (median IC < {threshold:g})"),
+        swatch(INCONSISTENT_COLOR, f"inconsistent (median IC ≥ {threshold:g})"),
+        Line2D([], [], color=THRESHOLD_COLOR, linestyle="--", label=f"threshold = {threshold:g}"),
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+        handlelength=1.6,
+        columnspacing=1.2,
+    )
 
 
 def _basis_label(basis: str) -> str:
