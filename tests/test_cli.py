@@ -212,7 +212,7 @@ def test_method_option_defaults_are_the_estimators():
             assert action.default == cli_default != signature[param].default and reason, param
         else:
             assert action.default == signature[param].default, param
-    assert set(CLI_DEFAULTS) == {"ic_threshold", "random_state"}
+    assert set(CLI_DEFAULTS) == {"random_state"}
 
 
 def test_method_option_help_is_the_parameters_description(capsys):

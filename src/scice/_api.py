@@ -61,7 +61,9 @@ def get_robust_labels(
     -------
     pandas.DataFrame or AnnData
         Cells x ``scICE_k_<k>`` categorical columns (categories ``"0"``, ``"1"``,
-        ... in numeric order, 0 the largest cluster), indexed by cell name; or the
+        ... in numeric order, 0 the largest cluster), indexed by cell name, plus a
+        boolean ``scICE_isolated`` column when some cells have no edge in the graph
+        (Leiden cannot place them: they sit in the largest cluster); or the
         AnnData when ``return_adata=True``. With no consistent count a warning is
         issued and the DataFrame has no columns (the AnnData is returned unchanged).
 
@@ -107,6 +109,9 @@ def get_robust_labels(
         )
     chosen = [c for c in results.clusters if c.ic < threshold]
     columns = {f"scICE_k_{c.n_cluster}": _label_categorical(c.best_labels) for c in chosen}
+    isolated = _isolated_cells(results)
+    if chosen and isolated.any():
+        columns[ISOLATED_COLUMN] = isolated
     if not chosen:
         counts = ", ".join(f"{c.n_cluster}: {c.ic:.4f}" for c in results.clusters) or "none"
         warnings.warn(
@@ -116,13 +121,24 @@ def get_robust_labels(
             stacklevel=2,
         )
     if return_adata:
-        stale = [c for c in data.obs.columns if re.fullmatch(r"scICE_k_\d+", str(c)) and c not in columns]
-        if stale:
-            data.obs.drop(columns=stale, inplace=True)
+        ours = re.compile(rf"scICE_k_\d+|{ISOLATED_COLUMN}")
+        for stale in [c for c in data.obs.columns if ours.fullmatch(str(c)) and c not in columns]:
+            del data.obs[stale]
         for name, values in columns.items():
             data.obs[name] = values
         return data
     return pd.DataFrame(columns, index=index)
+
+
+#: Column of :func:`get_robust_labels` marking cells without edges (their labels are the merge's guess).
+ISOLATED_COLUMN = "scICE_isolated"
+
+
+def _isolated_cells(results: Any) -> np.ndarray:
+    """Cells whose per-cell consistency is NaN in every result: the graph gives them no edge."""
+    if not results.clusters:
+        return np.zeros(0, dtype=bool)
+    return np.all([np.isnan(c.mei) for c in results.clusters], axis=0)
 
 
 class _CappedProcessLayout(ProcessLayout):
@@ -187,7 +203,7 @@ def scice_clustering(
     beta: float = 0.1,
     n_iterations: int = 10,
     max_iterations: int = 150,
-    ic_threshold: float = float("inf"),
+    ic_threshold: float = 1.005,
     objective_function: str = "CPM",
     remove_threshold: float = 1.15,
     min_cluster_size: int = 2,

@@ -7,6 +7,7 @@ count; the one with the lower IC is kept (ties: the earlier task).
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -150,7 +151,15 @@ def _resolution_rows(outcomes: list[TaskResult], by_count: dict[int, TaskResult]
                 "n_cluster": -1 if n_final is None else n_final,
                 "ic": ic,
                 "status": status,
+                "reason": o.reason if o.result is None else "",
             }
+        )
+    failed = [f"{r['gamma']:g} ({r['reason']})" for r in rows if r["status"] == "no_result" and r["reason"]]
+    if failed and len(failed) < len(rows):  # none at all is the fit's own "no cluster count" warning
+        warnings.warn(
+            "These resolutions gave no result (see results_.resolution_diagnostics): " + "; ".join(failed),
+            UserWarning,
+            stacklevel=5,
         )
     return rows
 

@@ -66,7 +66,8 @@ class SCICE(ClusterMixin, BaseEstimator):
     labels_ : ndarray of shape (n_cells,)
         ``best_labels`` of :attr:`best_cluster_` (``-1`` everywhere if no result).
     best_cluster_ : int or None
-        Cluster count with the lowest IC (ties: the smaller count).
+        The finest consistent count: the largest with IC below ``ic_threshold``;
+        when none is consistent, the count with the lowest IC (ties: the smaller).
     best_resolution_ : float or None
         Resolution of :attr:`best_cluster_`.
     n_cells_ : int
@@ -92,7 +93,7 @@ class SCICE(ClusterMixin, BaseEstimator):
         n_iterations: int = 10,
         max_iterations: int = 150,
         beta: float = 0.1,
-        ic_threshold: float = float("inf"),
+        ic_threshold: float = 1.005,
         remove_threshold: float = 1.15,
         min_cluster_size: int = 2,
         resolution_tolerance: float = 1e-8,
@@ -208,7 +209,8 @@ class SCICE(ClusterMixin, BaseEstimator):
         best = results.best
         if best is None:
             warnings.warn(
-                "No cluster count could be evaluated; see results_.uncovered_targets for the reasons. "
+                "No cluster count could be evaluated; see results_.uncovered_targets (cluster-range mode) or "
+                "results_.resolution_diagnostics (manual mode) for the reasons. "
                 "labels_ is -1 for every cell.",
                 UserWarning,
                 stacklevel=2,

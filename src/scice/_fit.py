@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._context import OptimizeContext, RunSeeds, SearchContext
+from ._context import OptimizeContext, RunSeeds, SearchContext, shattered_fraction
 from ._graph import GraphData
 from ._leiden import FitCancelled, LeidenConfig, TrialRunner, TrialSet, WorkerError
 from ._logging import logger
@@ -115,7 +115,7 @@ def finalize(
         best_labels=final,
         labelings=score.partitions,
         frequencies=score.counts.astype(np.int64),
-        mei=np.asarray(mei, dtype=np.float64),
+        mei=np.where(graph.isolated_mask(), np.nan, np.asarray(mei, dtype=np.float64)),
         n_iter=int(trial_set.n_iterations),
         source_target_cluster=int(source_target),
         trial_ic=float(score.ic),
@@ -156,12 +156,32 @@ def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunn
         max_iterations=spec.max_iterations,
     )
     outcome = spec.optimizer.optimize(task, context)
-    result = None
-    if outcome.trial_set is not None:
+    result, reason = None, outcome.reason
+    shattered = _shattered_reason(outcome.trial_set, spec.leiden.min_cluster_size)
+    if shattered:
+        reason = shattered
+    elif outcome.trial_set is not None:
         source = -1 if task.target is None else int(task.target)
         result = finalize(outcome.trial_set, graph, spec, task.key, source, context)
     stats = {"scoring_seconds": context.scoring_seconds, "task_seconds": time.perf_counter() - t0}
-    return TaskResult(task=task, result=result, reason=outcome.reason, diagnostics=outcome.diagnostics, stats=stats)
+    return TaskResult(task=task, result=result, reason=reason, diagnostics=outcome.diagnostics, stats=stats)
+
+
+def _shattered_reason(trial_set: TrialSet | None, min_cluster_size: int) -> str:
+    """Why a trial set gives no result: most cells in clusters below ``min_cluster_size`` ("" if not).
+
+    The small-cluster merge would fold such a labeling into a few large clusters
+    that Leiden never found (all singletons become "1 cluster, IC 1").
+    """
+    if trial_set is None:
+        return ""
+    fraction = shattered_fraction(trial_set.labelings, min_cluster_size)
+    if fraction <= 0.5:
+        return ""
+    return (
+        f"resolution {trial_set.gamma:.4g} shatters the graph: in the median trial {fraction:.0%} of the cells are "
+        f"in clusters smaller than min_cluster_size={min_cluster_size}; use a smaller resolution"
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -51,6 +51,13 @@ class GraphData:
     def n_edges(self) -> int:
         return int(self.sources.shape[0])
 
+    def isolated_mask(self) -> np.ndarray:
+        """Cells without any edge: Leiden cannot place them, so their consistency is undefined."""
+        degree = np.bincount(self.sources, minlength=self.n_vertices) + np.bincount(
+            self.targets, minlength=self.n_vertices
+        )
+        return degree == 0
+
     def __getstate__(self):
         # Cell names stay in the parent process: workers never need them.
         state = dict(self.__dict__)

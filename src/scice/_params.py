@@ -111,12 +111,33 @@ PARAMS: dict[str, ParamDoc] = {
         """,
     ),
     "objective_function": _doc('{"CPM", "modularity"}', "Leiden quality function. Both use ``resolution``."),
-    "n_trials": _doc("int", "Leiden trials (seeds) per resolution."),
+    "n_trials": _doc(
+        "int",
+        """
+        Leiden trials (seeds) per resolution; at least 2 (one trial cannot
+        disagree with itself, so its IC would always be 1). Below 10 the IC is
+        coarse and a warning says so.
+        """,
+    ),
     "n_bootstrap": _doc("int", "Bootstrap resamples of the trials behind each IC. They give the IC distribution."),
     "n_iterations": _doc("int", "Leiden iterations per trial."),
-    "max_iterations": _doc("int", "Maximum refinement rounds per target."),
+    "max_iterations": _doc(
+        "int",
+        """
+        Cap of the refinement, in cumulative Leiden iterations per trial counted
+        from ``n_iterations`` (each round adds 2): 150 allows at most 70 rounds,
+        as in the published method.
+        """,
+    ),
     "beta": _doc("float", "Leiden randomness in the refinement step (applied by igraph)."),
-    "ic_threshold": _doc("float", "Counts with IC below it are reported as consistent (``consistent_clusters``)."),
+    "ic_threshold": _doc(
+        "float",
+        """
+        Counts with IC below it are consistent (``consistent_clusters``); the
+        finest of them is ``best_cluster``. 1.005 is the threshold of the
+        original scICE.
+        """,
+    ),
     "remove_threshold": _doc(
         "float",
         """

@@ -11,13 +11,13 @@ compute) reports exactly what :meth:`~scice.SCICE.fit` would.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import joblib
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import check_random_state
 
 from . import _validation as V
 from ._context import RunSeeds
@@ -154,7 +154,8 @@ def check_params(estimator: SCICE, n_cells: int | None = None) -> MethodParams:
     _resolve_strategies(estimator, params.n_jobs)
     if n_cells is not None:
         _check_targets(estimator, params.mode, n_cells)
-    check_random_state(estimator.random_state)
+        _check_min_cluster_size(params.min_cluster_size, n_cells)
+    V.check_random_state_param(estimator.random_state)
     return params
 
 
@@ -175,7 +176,9 @@ def make_plan(estimator: SCICE, X: Any) -> tuple[GraphData, FitPlan]:
     graph = graph_from_input(X, estimator.graph_key)
     strategies = _resolve_strategies(estimator, params.n_jobs)
     targets, resolutions = _check_targets(estimator, params.mode, graph.n_vertices)
-    seeds = RunSeeds.draw(check_random_state(estimator.random_state), params.n_trials)
+    _check_min_cluster_size(params.min_cluster_size, graph.n_vertices)
+    _warn_isolated(graph)
+    seeds = RunSeeds.draw(V.random_state_rng(estimator.random_state), params.n_trials)
     n_tasks = len(targets) if targets is not None else len(resolutions)
     layout_info = strategies.layout.resolve(params.n_jobs, n_tasks, graph.n_vertices, graph.n_edges)
     plan = FitPlan(
@@ -211,7 +214,7 @@ def _check_method_params(est: SCICE) -> MethodParams:
     return MethodParams(
         mode=mode,
         objective=_OBJECTIVES[objective.lower()],
-        n_trials=V.check_int(est.n_trials, "n_trials", min_value=1),
+        n_trials=V.check_n_trials(est.n_trials),
         n_bootstrap=V.check_int(est.n_bootstrap, "n_bootstrap", min_value=1),
         n_iterations=V.check_int(est.n_iterations, "n_iterations", min_value=1),
         max_iterations=V.check_int(est.max_iterations, "max_iterations", min_value=0),
@@ -238,6 +241,26 @@ def _resolve_strategies(est: SCICE, n_jobs: int) -> Strategies:
         scorer=resolve_strategy(est.scorer, "scorer"),
         layout=resolve_strategy(layout, "layout"),
     )
+
+
+def _warn_isolated(graph: GraphData) -> None:
+    n_isolated = int(graph.isolated_mask().sum())
+    if n_isolated:
+        warnings.warn(
+            f"{n_isolated} of {graph.n_vertices} cells have no edges in the graph (isolated cells): Leiden cannot "
+            "place them, so they join the largest cluster in best_labels and their per-cell consistency (mei) "
+            "is NaN; get_robust_labels marks them in its 'isolated' column.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _check_min_cluster_size(min_cluster_size: int, n_cells: int) -> None:
+    if min_cluster_size > n_cells:
+        raise ValueError(
+            f"min_cluster_size={min_cluster_size} is larger than the number of cells ({n_cells}): every "
+            f"cluster would be merged away. Use a value of at most {max(n_cells // 2, 1)} (default 2)."
+        )
 
 
 def _check_targets(est: SCICE, mode: str, n_cells: int) -> tuple[np.ndarray | None, np.ndarray | None]:

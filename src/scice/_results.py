@@ -147,7 +147,7 @@ class SCICEResults:
 
     clusters: tuple[ClusterResult, ...]
     analysis_mode: str
-    ic_threshold: float = float("inf")
+    ic_threshold: float = 1.005
     requested_cluster_range: np.ndarray | None = None
     resolution_input: np.ndarray | None = None
     uncovered_targets: dict[int, str] = field(default_factory=dict)
@@ -212,20 +212,25 @@ class SCICEResults:
 
     @property
     def best(self) -> ClusterResult | None:
-        """The result with the lowest IC (ties: the smaller count), or ``None``.
+        """The finest consistent result, or ``None``.
 
-        A single cluster (``n_cluster == 1``, which a small manual resolution can
-        give) is trivially reproducible and tells nothing, so it is the best only
-        when it is the only result.
+        The result with the largest count whose IC is below :attr:`ic_threshold`:
+        the most detailed clustering that is reproducible. When no count is
+        consistent, the one with the lowest IC (ties: the smaller count). A single
+        cluster (``n_cluster == 1``) is trivially reproducible and tells nothing,
+        so it is the best only when it is the only result.
         """
         if not self.clusters:
             return None
         candidates = [c for c in self.clusters if c.n_cluster > 1] or list(self.clusters)
+        consistent = [c for c in candidates if c.ic < self.ic_threshold]
+        if consistent:
+            return max(consistent, key=lambda c: c.n_cluster)
         return min(candidates, key=lambda c: (c.ic, c.n_cluster))
 
     @property
     def best_cluster(self) -> int | None:
-        """Cluster count with the lowest IC (ties: the smaller count; 1 only if it is the only count)."""
+        """The finest consistent cluster count (see :attr:`best`)."""
         best = self.best
         return None if best is None else best.n_cluster
 

@@ -7,6 +7,7 @@ and (where it helps) what to do instead.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -144,3 +145,57 @@ def check_resolution(resolution: object) -> np.ndarray:
         if v not in out:
             out.append(v)
     return np.asarray(out, dtype=np.float64)
+
+
+#: Below this many trials the IC takes only a few distinct values: a warning says so.
+COARSE_N_TRIALS = 10
+
+
+def check_n_trials(value: object) -> int:
+    """``n_trials`` as ``int``: at least 2 (one trial cannot disagree with itself); warn below 10."""
+    n_trials = check_int(value, "n_trials")
+    if n_trials < 2:
+        raise ValueError(
+            f"n_trials must be at least 2, got {n_trials}: the IC measures how much repeated Leiden trials "
+            "disagree, and a single trial cannot disagree with itself (its IC would be 1 for every count). "
+            "Use n_trials=15 (the default) or more."
+        )
+    if n_trials < COARSE_N_TRIALS:
+        warnings.warn(
+            f"n_trials={n_trials} gives a coarse IC (few trials can only disagree in a few ways); "
+            f"use at least {COARSE_N_TRIALS} (default 15) for results to report.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return n_trials
+
+
+#: The largest integer seed numpy's RandomState accepts.
+MAX_SEED = 2**32 - 1
+
+
+def check_random_state_param(value: object) -> None:
+    """Refuse a ``random_state`` that cannot seed the run, naming the parameter and the fix."""
+    if value is None or isinstance(value, (np.random.RandomState, np.random.Generator)):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"random_state must be None, an integer in [0, 2**32 - 1], a numpy RandomState or a numpy "
+            f"Generator, got {_fmt(value)} of type {type(value).__name__}."
+        )
+    if not 0 <= int(value) <= MAX_SEED:
+        raise ValueError(f"random_state must be an integer in [0, 2**32 - 1] (or None), got {int(value)}.")
+
+
+def random_state_rng(value: object) -> np.random.RandomState:
+    """The RandomState every seed of a fit is drawn from.
+
+    A numpy ``Generator`` (scanpy's ``rng``) is used by drawing one seed from it,
+    so the fit advances it once and is reproducible from the generator's state.
+    """
+    check_random_state_param(value)
+    if isinstance(value, np.random.Generator):
+        return np.random.RandomState(int(value.integers(0, MAX_SEED, endpoint=True)))
+    from sklearn.utils import check_random_state
+
+    return check_random_state(value)

@@ -314,7 +314,7 @@ def plot_stability(
     adata : AnnData
         With results in ``adata.uns[key]`` and coordinates in ``adata.obsm[basis]``.
     n_cluster : int, optional
-        Cluster count to show; defaults to the best count (lowest IC).
+        Cluster count to show; defaults to the best count (the finest consistent one).
     key : str, default="scICE"
         Key of the results in ``adata.uns``.
     basis : str, default="X_umap"

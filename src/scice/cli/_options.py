@@ -23,7 +23,6 @@ from .._params import LEGACY_NAMES, PARAMS
 #: The defaults of ``scice run`` that deliberately differ from the estimator's:
 #: parameter name -> (command-line default, why). ``--help`` shows both defaults.
 CLI_DEFAULTS: dict[str, tuple[Any, str]] = {
-    "ic_threshold": (1.005, "the threshold of the original scICE, of get_robust_labels and of scice plot"),
     "random_state": (0, "a run is reproducible by default; the API, like scikit-learn, defaults to None"),
 }
 
