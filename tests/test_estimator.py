@@ -259,7 +259,7 @@ def test_fit_sparse_matrix_and_no_cell_names():
         ({"resolution": [0.1, -1.0]}, ValueError, "positive and finite"),
         ({"resolution": 0}, ValueError, "positive and finite"),
         ({"resolution": []}, ValueError, "resolution is empty"),
-        ({"resolution": [0.1], "n_trials": 0}, ValueError, "n_trials must be >= 1"),
+        ({"resolution": [0.1], "n_trials": 0}, ValueError, "n_trials must be at least 2"),
         ({"resolution": [0.1], "n_trials": 2.5}, TypeError, "n_trials must be an integer"),
         ({"resolution": [0.1], "objective_function": "RB"}, ValueError, "objective_function must be 'CPM' or"),
         ({"resolution": [0.1], "n_jobs": 0}, ValueError, "n_jobs must be a positive integer or -1"),

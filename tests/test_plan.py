@@ -117,7 +117,7 @@ def test_fingerprint_params_are_the_method_parameters_that_change_results():
         "n_iterations": 10,
         "max_iterations": 150,
         "beta": 0.1,
-        "ic_threshold": float("inf"),
+        "ic_threshold": 1.005,
         "remove_threshold": 1.15,
         "min_cluster_size": 2,
         "resolution_tolerance": 1e-8,

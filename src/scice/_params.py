@@ -114,9 +114,9 @@ PARAMS: dict[str, ParamDoc] = {
     "n_trials": _doc(
         "int",
         """
-        Leiden trials (seeds) per resolution; at least 2 (one trial cannot
-        disagree with itself, so its IC would always be 1). Below 10 the IC is
-        coarse and a warning says so.
+        Leiden trials (seeds) per resolution.
+        At least 2 (one trial cannot disagree with itself, so its IC would
+        always be 1); below 10 the IC is coarse and a warning says so.
         """,
     ),
     "n_bootstrap": _doc("int", "Bootstrap resamples of the trials behind each IC. They give the IC distribution."),
