@@ -25,7 +25,7 @@ import pytest
 import scipy.sparse as sp
 
 import scice
-from scice import _h5io
+from scice import _h5io, _xhead
 from scice._params import PARAMS
 from scice._results import deep_equal
 from scice.cli import _run, build_parser, main
@@ -313,7 +313,7 @@ def test_csr_head_reads_bounded_blocks(tmp_path, max_block_nnz):
             "indices": _RecordingDataset(g["indices"], reads),
             "data": _RecordingDataset(g["data"], reads),
         }
-        head = _h5io._read_csr_head(group, 300, 7, max_block_nnz)
+        head = _xhead._read_csr_head(group, 300, 7, max_block_nnz)
     _assert_same_matrix(head, X[:, :7])
     largest_row = int(np.diff(X.indptr).max())
     assert max(reads) <= max(max_block_nnz, largest_row)
@@ -330,7 +330,7 @@ def test_csc_head_reads_only_the_kept_columns(tmp_path):
     with h5py.File(path, "r") as f:
         g = f["X"]
         group = {key: _RecordingDataset(g[key], reads) for key in ("indptr", "indices", "data")}
-        head = _h5io._read_csc_head(group, 300, 7)
+        head = _xhead._read_csc_head(group, 300, 7)
     _assert_same_matrix(head, X[:, :7])
     assert sum(reads) == 8 + 2 * X[:, :7].nnz
 

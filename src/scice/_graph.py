@@ -183,6 +183,11 @@ def graph_from_input(data: object, graph_key: str = "connectivities") -> GraphDa
             "The graph has no edges between distinct cells, so there is nothing to cluster. "
             "Check that the neighbour graph was computed (scanpy.pp.neighbors)."
         )
+    return _edge_arrays(upper, n_rows, names)
+
+
+def _edge_arrays(upper: sp.coo_matrix, n_rows: int, names: np.ndarray | None) -> GraphData:
+    """The upper-triangle edges as sorted, read-only arrays with their content hash."""
     index_dtype = np.int32 if n_rows < np.iinfo(np.int32).max else np.int64
     order = np.lexsort((upper.col, upper.row))
     sources = np.ascontiguousarray(upper.row[order], dtype=index_dtype)
@@ -192,7 +197,6 @@ def graph_from_input(data: object, graph_key: str = "connectivities") -> GraphDa
     digest.update(np.int64(n_rows).tobytes())
     for arr in (sources, targets, weights):
         digest.update(arr.tobytes())
-    for arr in (sources, targets, weights):
         arr.setflags(write=False)
     return GraphData(
         n_vertices=int(n_rows),

@@ -32,15 +32,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import scipy.sparse as sp
-
+from ._atomic import (
+    _check_unchanged,
+    atomic_output,
+    check_writable,
+    remove_if_exists,
+    temp_path_next_to,
+)
+from ._xhead import DEFAULT_MAX_BLOCK_NNZ, _x_encoding, read_x_head
 from .exceptions import InputFileError
 
 __all__ = [
@@ -57,13 +61,6 @@ __all__ = [
     "remove_if_exists",
     "DEFAULT_MAX_BLOCK_NNZ",
 ]
-
-#: Largest number of stored entries of a sparse ``X`` read at once (about 50 MB of
-#: ``indices`` + ``data`` + row ids for float32 data and int32 indices).
-DEFAULT_MAX_BLOCK_NNZ = 1 << 22
-
-#: Name marker of every temporary file this module creates (hidden, same folder).
-TMP_MARKER = ".scice-tmp"
 
 
 def _io() -> tuple[Any, Any]:
@@ -197,20 +194,6 @@ class H5ADInfo:
     x_encoding: str
 
 
-def _x_encoding(f: Any) -> str:
-    import h5py
-
-    if "X" not in f:
-        return "none"
-    x = f["X"]
-    if isinstance(x, h5py.Dataset):
-        return "array"
-    enc = x.attrs.get("encoding-type", x.attrs.get("h5sparse_format", ""))
-    if isinstance(enc, bytes):
-        enc = enc.decode()
-    return {"csr": "csr_matrix", "csc": "csc_matrix"}.get(enc, enc or "unknown")
-
-
 def inspect_h5ad(path: str | os.PathLike) -> H5ADInfo:
     """Shape and group keys of an ``.h5ad`` file (reads only metadata).
 
@@ -237,187 +220,6 @@ def inspect_h5ad(path: str | os.PathLike) -> H5ADInfo:
             obsm_keys=keys(f, "obsm"),
             x_encoding=_x_encoding(f),
         )
-
-
-# ----------------------------------------------------------------------------
-# the first columns of X
-# ----------------------------------------------------------------------------
-def _read_csr_head(group: Mapping[str, Any], n_obs: int, n_cols: int, max_block_nnz: int) -> sp.csr_matrix:
-    """First ``n_cols`` columns of an on-disk CSR matrix, reading row blocks.
-
-    Only ``indptr`` (``n_obs + 1`` integers) is read whole. ``indices`` and ``data``
-    are read in contiguous slices of at most ``max_block_nnz`` entries (or one row,
-    if a single row holds more); each slice is filtered to the wanted columns
-    before the next is read, so peak memory is one block plus the result.
-    """
-    indptr = np.asarray(group["indptr"][:], dtype=np.int64)
-    indices_ds, data_ds = group["indices"], group["data"]
-    out_indices: list[np.ndarray] = []
-    out_data: list[np.ndarray] = []
-    counts = np.zeros(n_obs, dtype=np.int64)
-    row = 0
-    while row < n_obs:
-        start = indptr[row]
-        # last row whose end stays within the budget; at least one row per block
-        stop_row = int(np.searchsorted(indptr, start + max_block_nnz, side="right")) - 1
-        stop_row = min(max(stop_row, row + 1), n_obs)
-        stop = indptr[stop_row]
-        if stop > start:
-            idx = np.asarray(indices_ds[start:stop])
-            keep = idx < n_cols
-            if keep.any():
-                dat = np.asarray(data_ds[start:stop])[keep]
-                rows = np.repeat(np.arange(row, stop_row), np.diff(indptr[row : stop_row + 1]))[keep]
-                counts += np.bincount(rows, minlength=n_obs)
-                out_indices.append(idx[keep])
-                out_data.append(dat)
-        row = stop_row
-    new_indptr = np.zeros(n_obs + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_indptr[1:])
-    dtype = data_ds.dtype
-    data = np.concatenate(out_data) if out_data else np.zeros(0, dtype=dtype)
-    indices = np.concatenate(out_indices) if out_indices else np.zeros(0, dtype=np.int32)
-    return sp.csr_matrix((data, indices, new_indptr), shape=(n_obs, n_cols))
-
-
-def _read_csc_head(group: Mapping[str, Any], n_obs: int, n_cols: int) -> sp.csc_matrix:
-    """First ``n_cols`` columns of an on-disk CSC matrix: one contiguous slice."""
-    indptr = np.asarray(group["indptr"][: n_cols + 1], dtype=np.int64)
-    start, stop = int(indptr[0]), int(indptr[-1])
-    indices = np.asarray(group["indices"][start:stop])
-    data = np.asarray(group["data"][start:stop])
-    return sp.csc_matrix((data, indices, indptr - start), shape=(n_obs, n_cols))
-
-
-def read_x_head(f: Any, n_cols: int, *, max_block_nnz: int = DEFAULT_MAX_BLOCK_NNZ) -> Any:
-    """Read the first ``n_cols`` columns of ``X`` of an open ``.h5ad`` file.
-
-    The full matrix is never read:
-
-    * dense ``X`` (an HDF5 dataset): one hyperslab selection ``X[:, :n_cols]``;
-      HDF5 reads only the storage chunks that intersect it, through its chunk cache.
-    * CSC ``X``: ``indptr[:n_cols + 1]`` gives the contiguous range of stored
-      entries of those columns; only that range is read.
-    * CSR ``X``: columns are scattered over all rows, so ``indices``/``data`` are
-      streamed in row blocks of at most ``max_block_nnz`` entries and filtered.
-
-    Parameters
-    ----------
-    f
-        An open ``h5py.File`` of an ``.h5ad`` file.
-    n_cols
-        Number of leading columns (variables) to read.
-    max_block_nnz
-        Largest number of stored entries of a CSR matrix read at once.
-
-    Returns
-    -------
-    numpy.ndarray, scipy.sparse.csr_matrix, scipy.sparse.csc_matrix or None
-        ``None`` when the file has no ``X``. Sparse input keeps its format.
-    """
-    encoding = _x_encoding(f)
-    if encoding == "none":
-        return None
-    x = f["X"]
-    if encoding == "array":
-        if x.ndim != 2:
-            raise InputFileError(f"X has {x.ndim} dimensions; an .h5ad X must be a 2-D matrix.")
-        return np.asarray(x[:, :n_cols])
-    shape_attr = x.attrs.get("shape", x.attrs.get("h5sparse_shape"))
-    if shape_attr is None:
-        raise InputFileError("the sparse X of the file has no 'shape' attribute; the file is not a valid .h5ad file.")
-    n_obs = int(shape_attr[0])
-    if encoding == "csr_matrix":
-        return _read_csr_head(x, n_obs, n_cols, max_block_nnz)
-    if encoding == "csc_matrix":
-        return _read_csc_head(x, n_obs, n_cols)
-    raise InputFileError(
-        f"X is stored with encoding {encoding!r}; only dense arrays and CSR/CSC sparse matrices are supported."
-    )
-
-
-# ----------------------------------------------------------------------------
-# atomic outputs
-# ----------------------------------------------------------------------------
-def temp_path_next_to(target: str | os.PathLike, tag: str) -> Path:
-    """Create a new, empty, hidden temporary file in the folder of ``target``.
-
-    Parameters
-    ----------
-    target
-        The file the temporary file belongs to.
-    tag
-        Part of the name, for humans (``.data.h5ad.<tag>.XXXX.scice-tmp``).
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{tag}.", suffix=TMP_MARKER, dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def remove_if_exists(path: Path | None) -> None:
-    """Delete ``path`` if it is a file that exists; ``None`` is ignored."""
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-@contextlib.contextmanager
-def atomic_output(target: str | os.PathLike, tag: str = "write") -> Iterator[Path]:
-    """Write a file through a temporary file in the same folder.
-
-    Yields the temporary path; when the block exits normally the temporary file
-    replaces ``target`` with :func:`os.replace` (atomic on POSIX and Windows within
-    one file system). On any exception, including ``KeyboardInterrupt``, the
-    temporary file is removed and ``target`` is untouched.
-
-    A symlink ``target`` is written through: the file it points to
-    (:func:`os.path.realpath`) is replaced, the temporary file is made in *that*
-    file's folder (so the rename stays within one file system) and the link is
-    kept. Replacing the link path itself would turn the link into a regular file
-    and leave the real file without the update.
-
-    Parameters
-    ----------
-    target
-        Final path (a symlink is followed).
-    tag
-        Part of the temporary file name, for humans.
-
-    Yields
-    ------
-    pathlib.Path
-        Where to write.
-    """
-    shown = str(target)
-    target = Path(os.path.realpath(target))
-    if target.is_dir():
-        raise InputFileError(f"{shown!r} is a folder; give the path of a file to write.")
-    if not target.parent.is_dir():
-        raise InputFileError(f"the folder of {shown!r} does not exist.")
-    if not os.access(target.parent, os.W_OK):
-        raise InputFileError(f"cannot write to the folder of {shown!r} (permission denied).")
-    tmp = temp_path_next_to(target, tag)
-    try:
-        yield tmp
-        if target.exists():
-            shutil.copymode(target, tmp)  # keep the permissions of the file we replace
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-        tmp = None
-    finally:
-        remove_if_exists(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ----------------------------------------------------------------------------
@@ -589,32 +391,3 @@ def write_uns_entry(
                 del uns[key]
             write_elem(uns, key, value)
         _check_unchanged(path, expect_stat)
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise :class:`InputFileError` unless ``path`` can be replaced in place.
-
-    The file itself must be writable (a read-only file is never replaced, even
-    though :func:`os.replace` could) and so must its folder (for the temporary copy).
-    For a symlink, that is the folder of the file it points to.
-    """
-    path = Path(path)
-    if not os.access(path, os.W_OK):
-        raise InputFileError(f"{str(path)!r} is not writable (permission denied); the results could not be saved.")
-    folder = Path(os.path.realpath(path)).parent
-    if not os.access(folder, os.W_OK):
-        raise InputFileError(
-            f"cannot write to the folder {str(folder)!r} of {str(path)!r} (permission denied); the results "
-            "are written through a temporary copy in that folder."
-        )
-
-
-def _check_unchanged(path: Path, expect: os.stat_result | None) -> None:
-    if expect is None:
-        return
-    now = os.stat(path)
-    if (now.st_size, now.st_mtime_ns) != (expect.st_size, expect.st_mtime_ns):
-        raise InputFileError(
-            f"{str(path)!r} was modified by another process during the run; the results were not written "
-            "to it so that its changes are not lost. Run again."
-        )
