@@ -96,10 +96,10 @@ def test_doc_params_fills_placeholders_at_their_indentation():
 
     extra = "extra : str\n    Two\n\n    lines."
     doc_params(n_trials=PARAMS["n_trials"], seed=PARAMS["random_state"], extra=extra)(indented)
-    doc = indented.__doc__
-    assert "\n        n_trials : int, default=15\n            Leiden trials (seeds) per resolution.\n" in doc
-    assert "\n        seed : int, RandomState instance or None, default=None\n            Random seed of" in doc
-    assert "\n        extra : str\n            Two\n\n            lines.\n" in doc
+    doc = inspect.cleandoc(indented.__doc__)  # Python 3.13 dedents docstrings itself
+    assert "\nn_trials : int, default=15\n    Leiden trials (seeds) per resolution.\n" in doc
+    assert "\nseed : int, RandomState instance or None, default=None\n    Random seed of" in doc
+    assert "\nextra : str\n    Two\n\n    lines.\n" in doc
     assert 'A set {like, this} and a dict {"a": 1} stay as written.' in doc
     doc_params(n_trials=PARAMS["n_trials"])(flush)
     assert "\nn_trials : int, default=15\n    Leiden trials (seeds) per resolution.\n" in flush.__doc__

@@ -235,12 +235,13 @@ def encode_frame(df: pd.DataFrame, where: str) -> tuple[pd.DataFrame, dict[str, 
     json_columns = []
     for c in df.columns:
         col = df[c]
-        if col.dtype == object:
-            values = col.to_numpy()
+        if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+            # plain strings (object with pandas 2, str with pandas 3) as a string array; else JSON
+            values = col.to_numpy(dtype=object)
             if all(type(v) is str for v in values):
                 out[c] = str_array(values)
                 continue
-        elif not isinstance(col.dtype, pd.StringDtype):
+        else:
             out[c] = col.to_numpy(copy=True) if not isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col
             continue
         json_columns.append(c)

@@ -165,7 +165,7 @@ def check_n_trials(value: object) -> int:
             f"n_trials={n_trials} gives a coarse IC (few trials can only disagree in a few ways); "
             f"use at least {COARSE_N_TRIALS} (default 15) for results to report.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=6,  # the caller of SCICE.fit
         )
     return n_trials
 
