@@ -24,7 +24,7 @@ class GraphData:
     """An undirected weighted graph as flat numpy arrays.
 
     Each undirected edge is stored once (``source < target``), without self loops.
-    This is what travels to worker processes: it pickles to three arrays.
+    Workers receive its arrays (``scice._worker.GraphArrays``) once each.
 
     Attributes
     ----------
