@@ -115,7 +115,7 @@ def finalize(
         best_labels=final,
         labelings=score.partitions,
         frequencies=score.counts.astype(np.int64),
-        mei=np.where(graph.isolated_mask(), np.nan, np.asarray(mei, dtype=np.float64)),
+        mei=np.where(graph.isolated, np.nan, np.asarray(mei, dtype=np.float64)),
         n_iter=int(trial_set.n_iterations),
         source_target_cluster=int(source_target),
         trial_ic=float(score.ic),

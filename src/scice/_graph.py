@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,12 +52,15 @@ class GraphData:
     def n_edges(self) -> int:
         return int(self.sources.shape[0])
 
-    def isolated_mask(self) -> np.ndarray:
-        """Cells without any edge: Leiden cannot place them, so their consistency is undefined."""
+    @cached_property
+    def isolated(self) -> np.ndarray:
+        """Cells without any edge (read-only mask): Leiden cannot place them, so their consistency is undefined."""
         degree = np.bincount(self.sources, minlength=self.n_vertices) + np.bincount(
             self.targets, minlength=self.n_vertices
         )
-        return degree == 0
+        mask = degree == 0
+        mask.setflags(write=False)
+        return mask
 
     def __getstate__(self):
         # Cell names stay in the parent process: workers never need them.

@@ -244,7 +244,7 @@ def _resolve_strategies(est: SCICE, n_jobs: int) -> Strategies:
 
 
 def _warn_isolated(graph: GraphData) -> None:
-    n_isolated = int(graph.isolated_mask().sum())
+    n_isolated = int(graph.isolated.sum())
     if n_isolated:
         warnings.warn(
             f"{n_isolated} of {graph.n_vertices} cells have no edges in the graph (isolated cells): Leiden cannot "

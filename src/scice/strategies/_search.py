@@ -108,7 +108,7 @@ class BisectionSearcher(Searcher):
     # -- helpers ------------------------------------------------------------
     def _cpm_bounds(self, context) -> tuple[float, float]:
         """``(lower_bound, start)`` as absolute CPM resolutions for this graph."""
-        unit = float(getattr(context, "resolution_unit", 1.0)) or 1.0
+        unit = context.resolution_unit
         out = []
         for name, default in (("lower_bound", AUTO_LOWER_UNITS), ("start", AUTO_START_UNITS)):
             value = getattr(self, name)
@@ -124,7 +124,7 @@ class BisectionSearcher(Searcher):
     @staticmethod
     def _bracketing_count(probe) -> float:
         """The count bisection compares with targets: infinite where the probe shatters the graph."""
-        return float("inf") if getattr(probe, "shattered", False) else probe.median_count
+        return float("inf") if probe.shattered else probe.median_count
 
     def _probe(self, context, gamma: float, table: dict[float, float]) -> float:
         if gamma not in table:
