@@ -6,6 +6,8 @@ only to inject faults (an exception, Ctrl-C, SIGTERM, a concurrent writer).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import inspect
 import os
@@ -25,7 +27,7 @@ import pytest
 import scipy.sparse as sp
 
 import scice
-from scice import _h5io, _xhead
+from scice import _atomic, _fit, _h5io, _xhead
 from scice._params import PARAMS
 from scice._results import deep_equal
 from scice.cli import _run, build_parser, main
@@ -585,8 +587,8 @@ def test_run_sigterm_cleans_up(data_file, monkeypatch, capsys):
     assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
 
 
-def test_run_failure_while_writing_uns_leaves_input_identical(data_file, monkeypatch):
-    """The copy is half written when the write fails: the input must not be."""
+def test_run_failure_while_writing_uns_leaves_input_identical(data_file, monkeypatch, capsys):
+    """The copy is half written when the write fails: the input must not be, and the results are kept aside."""
     before = _sha256(data_file)
     read_elem, write_elem = _h5io._io()
     calls: list[str] = []
@@ -597,11 +599,13 @@ def test_run_failure_while_writing_uns_leaves_input_identical(data_file, monkeyp
         raise OSError("injected: disk full")
 
     monkeypatch.setattr(_h5io, "_io", lambda: (read_elem, failing_write))
-    with pytest.raises(OSError, match="injected"):
-        main(["run", str(data_file), "--targets", "4", *FAST])
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+    assert code == 1
+    side = data_file.with_name("data.scice-results.h5ad")
+    _assert_one_line_error(err, "injected: disk full", f"the results were saved to '{side}'", "scice apply")
     assert calls == ["scICE"]
     assert _sha256(data_file) == before
-    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+    assert sorted(p.name for p in data_file.parent.iterdir()) == sorted([data_file.name, side.name])
 
 
 def test_run_interrupt_at_the_final_rename_leaves_input_identical(data_file, monkeypatch, capsys):
@@ -615,9 +619,14 @@ def test_run_interrupt_at_the_final_rename_leaves_input_identical(data_file, mon
         return real_replace(src, dst)
 
     monkeypatch.setattr(_h5io.os, "replace", replace)
-    assert main(["run", str(data_file), "--targets", "4", *FAST]) == 130
+    monkeypatch.setattr(_atomic.os, "replace", replace)
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+    assert code == 130
+    side = data_file.with_name("data.scice-results.h5ad")
+    _assert_one_line_error(err, "interrupted", f"the results were saved to '{side}'")
     assert _sha256(data_file) == before
-    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+    # the finished results are not lost: only the side file is new
+    assert sorted(p.name for p in data_file.parent.iterdir()) == sorted([data_file.name, side.name])
 
 
 def test_run_refuses_to_overwrite_a_concurrent_change(data_file, monkeypatch, capsys):
@@ -632,23 +641,52 @@ def test_run_refuses_to_overwrite_a_concurrent_change(data_file, monkeypatch, ca
     monkeypatch.setattr(scice.SCICE, "fit", fit_while_someone_writes)
     code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
     assert code == 1
-    _assert_one_line_error(err, "modified by another process")
+    side = data_file.with_name("data.scice-results.h5ad")
+    _assert_one_line_error(
+        err, "modified by another process", f"saved to '{side}'", f"apply them with: scice apply {side} {data_file}"
+    )
     with h5py.File(data_file, "r") as f:
         assert "other_writer" in f["uns"] and "scICE" not in f["uns"]
-    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+    assert sorted(p.name for p in data_file.parent.iterdir()) == sorted([data_file.name, side.name])
+    # the side file holds the finished results; scice apply writes them into the (changed) input
+    saved = scice.from_legacy_dict(ad.read_h5ad(side).uns["scICE"])
+    assert saved.n_cluster.tolist() and saved.cell_names.tolist() == [f"cell{i}" for i in range(N_CELLS)]
+    assert main(["apply", str(side), str(data_file), "--quiet"]) == 0
+    after = ad.read_h5ad(data_file)
+    assert "other_writer" in after.uns
+    assert deep_equal(dict(after.uns["scICE"]), dict(ad.read_h5ad(side).uns["scICE"]))
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
 def test_run_refuses_read_only_input_before_computing(data_file, monkeypatch, capsys):
-    if os.name == "nt" or (hasattr(os, "geteuid") and os.geteuid() == 0):
-        pytest.skip("permissions are not enforced for this user")
+    """Refused from the mode bits, so also when running as root (os.access says yes to root)."""
     monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("must fail before fitting")))
+    before = _sha256(data_file)
     data_file.chmod(0o444)
     try:
         code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
     finally:
         data_file.chmod(0o644)
     assert code == 1
-    _assert_one_line_error(err, "not writable")
+    _assert_one_line_error(err, "read-only", "nothing was computed", "--output")
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_run_refuses_read_only_folder_before_computing(data_file, monkeypatch, capsys):
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("must fail before fitting")))
+    before = _sha256(data_file)
+    data_file.parent.chmod(0o555)
+    try:
+        code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+        listing = sorted(p.name for p in data_file.parent.iterdir())
+    finally:
+        data_file.parent.chmod(0o755)
+    assert code == 1
+    _assert_one_line_error(err, "read-only", "nothing was computed")
+    assert _sha256(data_file) == before
+    assert listing == [data_file.name]
 
 
 # ----------------------------------------------------------------------------
@@ -910,3 +948,387 @@ def test_run_with_no_evaluable_count_reports_it(tmp_path, capsys):
     code, err = _run_error(capsys, ["plot", str(path), "--out", str(tmp_path / "ic.png")])
     assert code == 1
     _assert_one_line_error(err, "no cluster count to plot")
+
+
+# ----------------------------------------------------------------------------
+# a finished run is never lost; every write fails with one line
+# ----------------------------------------------------------------------------
+@pytest.fixture()
+def small_disk(tmp_path):
+    """Mount a small tmpfs (needs root and mount permission); skip where that is impossible."""
+    mounts: list[Path] = []
+
+    def mount(size_kib: int) -> Path:
+        point = tmp_path / f"disk{len(mounts)}"
+        point.mkdir()
+        if sys.platform != "linux" or shutil.which("mount") is None:
+            pytest.skip("tmpfs mounts need Linux")
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(point)], capture_output=True, timeout=30
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+        mounts.append(point)
+        return point
+
+    yield mount
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=30)
+
+
+def _fill(folder: Path, leave: int) -> None:
+    """Fill the file system of ``folder`` until ``leave`` bytes are free."""
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as fh:
+        fh.write(b"\0" * max(0, free - leave))
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _stored(path: Path, key: str = "scICE") -> scice.SCICEResults:
+    return scice.from_legacy_dict(ad.read_h5ad(path).uns[key])
+
+
+def _same_results(a: scice.SCICEResults, b: scice.SCICEResults) -> None:
+    np.testing.assert_array_equal(a.n_cluster, b.n_cluster)
+    np.testing.assert_array_equal(a.ic, b.ic)
+    np.testing.assert_array_equal(a.gamma, b.gamma)
+    for mine, theirs in zip(a.clusters, b.clusters, strict=True):
+        np.testing.assert_array_equal(mine.best_labels, theirs.best_labels)
+        np.testing.assert_array_equal(mine.ic_vec, theirs.ic_vec)
+
+
+@pytest.fixture(scope="module")
+def direct_results(source_file) -> scice.SCICEResults:
+    """``--targets 4`` with the FAST options, through the Python API."""
+    adata = ad.read_h5ad(source_file)
+    return scice.SCICE(cluster_range=[4], n_trials=4, n_bootstrap=10, random_state=0).fit(adata).results_
+
+
+def _fill_after_fit(monkeypatch, folder: Path, leave: int) -> None:
+    real_fit = scice.SCICE.fit
+
+    def fit_then_fill(self, X, y=None):
+        out = real_fit(self, X, y)
+        _fill(folder, leave)  # another program fills the disk during the run
+        return out
+
+    monkeypatch.setattr(scice.SCICE, "fit", fit_then_fill)
+
+
+@pytest.mark.parametrize("variant", ["tmpfs", "injected"])
+def test_write_back_onto_a_full_disk_saves_the_results_aside(
+    variant, source_file, direct_results, small_disk, tmp_path, monkeypatch, capsys
+):
+    """Room for the pre-check, not for the results: one line, input intact, results in the current folder."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    if variant == "tmpfs":
+        disk = small_disk(2 * 1024)
+        data = _copy(source_file, disk)
+        _fill_after_fit(monkeypatch, disk, leave=64 * 1024)
+        expected = "not enough free space"
+    else:
+        data = _copy(source_file, tmp_path / "work")
+        real_enter = _atomic.atomic_output
+
+        @contextlib.contextmanager
+        def full_next_to_input(target, tag="write", size=None):
+            if Path(os.path.realpath(target)).parent == data.parent:
+                _enospc()
+            with real_enter(target, tag, size) as tmp:
+                yield tmp
+
+        real_fit = scice.SCICE.fit
+
+        def fit_then_fill(self, X, y=None):
+            out = real_fit(self, X, y)
+            # from now on the write-back and the side file next to the input fail, as on a full disk
+            monkeypatch.setattr(_h5io, "atomic_output", full_next_to_input)
+            return out
+
+        monkeypatch.setattr(scice.SCICE, "fit", fit_then_fill)
+        expected = "No space left on device"
+    before = _sha256(data)
+    code, err = _run_error(capsys, ["run", str(data), "--targets", "4", *FAST])
+    assert code == 1
+    side = cwd / "data.scice-results.h5ad"
+    _assert_one_line_error(err, expected, f"the results were saved to '{side}'", f"scice apply {side} {data}")
+    assert _sha256(data) == before
+    assert sorted(p.name for p in data.parent.iterdir() if p.name != "filler") == [data.name]
+    _same_results(_stored(side), direct_results)
+
+
+def test_side_file_goes_to_the_checkpoint_folder_when_the_input_folder_is_full(
+    source_file, small_disk, tmp_path, monkeypatch, capsys
+):
+    disk = small_disk(2 * 1024)
+    data = _copy(source_file, disk)
+    ckpt = tmp_path / "ckpt"
+    _fill_after_fit(monkeypatch, disk, leave=64 * 1024)
+    code, err = _run_error(capsys, ["run", str(data), "--targets", "4", "--checkpoint", str(ckpt), *FAST])
+    assert code == 1
+    _assert_one_line_error(err, "not enough free space", f"saved to '{ckpt / 'data.scice-results.h5ad'}'")
+
+
+def test_side_file_never_replaces_an_earlier_one(data_file, monkeypatch, capsys):
+    monkeypatch.setattr(_h5io, "write_uns_entry", _enospc)
+    first = data_file.with_name("data.scice-results.h5ad")
+    first.write_bytes(b"an earlier side file")
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST])
+    assert code == 1
+    _assert_one_line_error(err, "No space left on device", "saved to", "data.scice-results.1.h5ad")
+    assert first.read_bytes() == b"an earlier side file"
+
+
+@pytest.mark.parametrize("variant", ["tmpfs", "injected"])
+def test_light_output_onto_a_full_disk_is_one_line_before_any_work(
+    variant, data_file, small_disk, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("must fail before fitting")))
+    if variant == "tmpfs":
+        folder = small_disk(64)
+        expected = "not enough free space"
+    else:
+        folder = tmp_path / "light"
+        folder.mkdir()
+        monkeypatch.setattr(ad.AnnData, "write_h5ad", _enospc)
+        expected = "No space left on device"
+    before = _sha256(data_file)
+    code, err = _run_error(
+        capsys, ["run", str(data_file), "--targets", "4", "--light-output", str(folder / "l.h5ad"), *FAST]
+    )
+    assert code == 1
+    _assert_one_line_error(err, expected, "l.h5ad")
+    assert _sha256(data_file) == before
+    assert list(folder.iterdir()) == []  # nothing half-written
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_light_output_gets_the_new_results_not_stale_ones(ran_file, tmp_path, monkeypatch, capsys):
+    path = _copy(ran_file, tmp_path / "work")
+    light = tmp_path / "kept.light.h5ad"
+    argv = ["run", str(path), "--targets", "3", "--light-output", str(light), *FAST]
+    assert main(argv) == 0
+    new = ad.read_h5ad(path).uns["scICE"]
+    assert deep_equal(dict(ad.read_h5ad(light).uns["scICE"]), dict(new))
+    assert not deep_equal(dict(new), dict(ad.read_h5ad(ran_file).uns["scICE"]))
+    # a failed run leaves a light copy without the stale entry, never with it
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(RuntimeError("injected")))
+    with pytest.raises(RuntimeError, match="injected"):
+        main(argv)
+    assert "scICE" not in ad.read_h5ad(light).uns
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+def test_bad_seed_is_one_line_before_any_work(seed, data_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("must fail before fitting")))
+    light = tmp_path / "l.h5ad"
+    argv = ["run", str(data_file), "--targets", "4", "--light-output", str(light), "--n-trials", "4", "--seed", seed]
+    code, err = _run_error(capsys, argv)
+    assert code == 2
+    _assert_one_line_error(err, f"--seed must be an integer from 0 to {2**32 - 1}", seed)
+    assert not light.exists()
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_output_writes_a_small_results_file_and_apply_writes_it_back(source_file, direct_results, tmp_path, capsys):
+    data = _copy(source_file, tmp_path / "work")
+    data.chmod(0o444)  # with --output, INPUT is only read
+    out = tmp_path / "res.h5ad"
+    before = _sha256(data)
+    try:
+        assert main(["run", str(data), "--targets", "4", "--output", str(out), *FAST]) == 0
+    finally:
+        data.chmod(0o644)
+    assert _sha256(data) == before
+    assert sorted(p.name for p in data.parent.iterdir()) == [data.name]
+    small = ad.read_h5ad(out)
+    assert small.n_obs == N_CELLS and small.n_vars == 0 and list(small.uns) == ["scICE"]
+    assert small.obs_names.tolist() == [f"cell{i}" for i in range(N_CELLS)]
+    assert out.stat().st_size < data.stat().st_size / 2
+    _same_results(_stored(out), direct_results)
+    assert main(["plot", str(out), "--out", str(tmp_path / "ic.png")]) == 0
+    assert main(["apply", str(out), str(data), "--key-added", "from_file", "-q"]) == 0
+    assert deep_equal(dict(ad.read_h5ad(data).uns["from_file"]), dict(small.uns["scICE"]))
+
+
+def test_apply_refuses_results_of_other_cells(ran_file, tmp_path, capsys):
+    other = _make_adata()
+    other.obs_names = [f"other{i}" for i in range(other.n_obs)]
+    target = tmp_path / "other.h5ad"
+    other.write_h5ad(target)
+    before = _sha256(target)
+    code, err = _run_error(capsys, ["apply", str(ran_file), str(target)])
+    assert code == 1
+    _assert_one_line_error(err, "not for these cells", "other0")
+    assert _sha256(target) == before
+
+
+def test_reruns_do_not_grow_the_file(data_file):
+    argv = ["run", str(data_file), "--targets", "4", *FAST]
+    sizes = []
+    for _ in range(3):
+        assert main(argv) == 0
+        sizes.append(data_file.stat().st_size)
+    assert abs(sizes[2] - sizes[0]) <= 0.01 * sizes[0], sizes
+    orig = ad.read_h5ad(data_file)
+    assert {"note", "neighbors", "blob_colors", "scICE"} <= set(orig.uns)
+    source = _make_adata()
+    _assert_same_matrix(orig.X, source.X)
+    _assert_same_matrix(orig.layers["dense"], source.layers["dense"])
+    pd.testing.assert_frame_equal(orig.obs, source.obs)
+    with h5py.File(data_file, "r") as f:
+        assert f.attrs["encoding-type"] == "anndata" and f["uns"].attrs["encoding-type"] == "dict"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_live_ones_named(data_file, capsys):
+    host = _atomic._owner().rsplit("-", 1)[0]
+    dead = data_file.with_name(f".data.h5ad.uns.{host}-{_dead_pid()}.abc123{_atomic.TMP_MARKER}")
+    live = data_file.with_name(f".data.h5ad.light.{host}-{os.getppid()}.def456{_atomic.TMP_MARKER}")
+    elsewhere = data_file.with_name(f".data.h5ad.uns.otherhost-1.ghi789{_atomic.TMP_MARKER}")
+    unrelated = data_file.with_name(f".other.h5ad.uns.{host}-{_dead_pid()}.jkl012{_atomic.TMP_MARKER}")
+    for path in (dead, live, elsewhere, unrelated):
+        path.write_bytes(b"left behind")
+    assert main(["run", str(data_file), "--targets", "4", *FAST]) == 0
+    err = capsys.readouterr().err
+    assert not dead.exists() and f"removed '{dead}'" in err
+    for kept in (live, elsewhere):
+        assert kept.exists() and f"'{kept}' is a temporary file of another scice run" in err
+    assert unrelated.exists() and str(unrelated) not in err
+
+
+@pytest.mark.parametrize("variant", ["read-only folder", "tmpfs", "injected"])
+def test_plot_write_failures_are_one_line_and_leave_no_file(
+    variant, ran_file, small_disk, tmp_path, monkeypatch, capsys
+):
+    if variant == "tmpfs":
+        folder = small_disk(16)
+    else:
+        folder = tmp_path / "plots"
+        folder.mkdir()
+    if variant == "read-only folder":
+        folder.chmod(0o555)
+    if variant == "injected":
+        monkeypatch.setattr(Path, "write_bytes", _enospc)
+    try:
+        code, err = _run_error(capsys, ["plot", str(ran_file), "--out", str(folder / "ic.png")])
+        listing = list(folder.iterdir())
+    finally:
+        folder.chmod(0o755)
+    assert code == 1
+    expected = {"read-only folder": "read-only", "tmpfs": "not enough free space", "injected": "No space left"}
+    _assert_one_line_error(err, expected[variant], "ic.png")
+    assert listing == []
+
+
+# ----------------------------------------------------------------------------
+# progress and checkpoints
+# ----------------------------------------------------------------------------
+def _recording_bar(monkeypatch) -> list:
+    """Make the fit's bar show (as in a terminal) into a buffer; return the bars made."""
+    import io
+
+    from tqdm.auto import tqdm
+
+    bars: list = []
+
+    def make():
+        bars.append(tqdm(total=0, desc="scice", unit="call", file=io.StringIO(), disable=False, mininterval=0))
+        return bars[-1]
+
+    monkeypatch.setattr(_fit, "_make_bar", make)
+    return bars
+
+
+@pytest.mark.parametrize("mode", [{"cluster_range": (2, 5)}, {"resolution": [0.001, 0.01]}])
+def test_one_bar_counts_every_leiden_call(mode, monkeypatch):
+    """One bar for the whole fit, the search included; its count is timings['n_leiden_calls']."""
+    import logging
+
+    from tqdm.contrib.logging import _TqdmLoggingHandler
+
+    bars = _recording_bar(monkeypatch)
+    routed: list[bool] = []
+    real_finished = _fit._Progress.finished
+
+    def finished(self, result):
+        log = logging.getLogger("scice")
+        routed.append(any(isinstance(h, _TqdmLoggingHandler) for h in log.handlers + logging.getLogger().handlers))
+        return real_finished(self, result)
+
+    monkeypatch.setattr(_fit._Progress, "finished", finished)
+    # a plain script: no logging configured, so scice prints its lines to stderr (pytest's handlers removed)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    graph = blob_graph(n_blobs=4, size=40, k=8, seed=1, bridge=2)
+    est = scice.SCICE(**mode, n_trials=4, n_bootstrap=5, random_state=0, verbose=True).fit(graph)
+    assert len(bars) == 1
+    calls = est.results_.timings["n_leiden_calls"]
+    assert calls > 0 and bars[0].n == calls and bars[0].total == calls
+    assert routed and all(routed)  # log lines of finished tasks go through the bar
+    # quiet: no bar at all
+    bars.clear()
+    scice.SCICE(**mode, n_trials=4, n_bootstrap=5, random_state=0, verbose=False).fit(graph)
+    assert bars == []
+
+
+def test_bar_total_grows_as_work_is_planned(monkeypatch):
+    bars = _recording_bar(monkeypatch)
+    planned: list[int] = []
+    real_plan = _fit._Progress.plan
+
+    def plan(self, n):
+        planned.append(n)
+        real_plan(self, n)
+
+    monkeypatch.setattr(_fit._Progress, "plan", plan)
+    graph = blob_graph(n_blobs=4, size=40, k=8, seed=1, bridge=2)
+    est = scice.SCICE(cluster_range=(2, 5), n_trials=4, n_bootstrap=5, random_state=0, verbose=True).fit(graph)
+    timings = est.results_.timings
+    n_probes, n_tasks = timings["n_probes"], len(est.results_.target_diagnostics)
+    # each batch of search probes first (10 trials per probe), then the grids of all targets at once
+    grids = planned.index(11 * 4 * n_tasks)
+    assert grids > 0 and all(n > 0 and n % 10 == 0 for n in planned[:grids])
+    assert sum(planned[:grids]) == 10 * n_probes
+    assert bars[0].total == bars[0].n == timings["n_leiden_calls"]
+
+
+def test_run_quiet_prints_no_bar_and_no_log_line(data_file, capsys):
+    assert main(["run", str(data_file), "--targets", "4", "--n-trials", "10", "--n-bootstrap", "10", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "n_cluster" in captured.out
+
+
+def test_checkpoint_resumes_an_interrupted_run(source_file, tmp_path, monkeypatch, capsys):
+    argv_tail = ["--targets", "2", "3", "4", *FAST]
+    plain = _copy(source_file, tmp_path / "plain")
+    assert main(["run", str(plain), *argv_tail]) == 0
+    data = _copy(source_file, tmp_path / "work")
+    ckpt = tmp_path / "ckpt"
+    before = _sha256(data)
+    real_finished = _fit._Progress.finished
+
+    def stop_after_first(self, result):
+        real_finished(self, result)  # saved to the checkpoint
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_fit._Progress, "finished", stop_after_first)
+    assert main(["run", str(data), *argv_tail, "--checkpoint", str(ckpt)]) == 130
+    assert _sha256(data) == before
+    assert len(list(ckpt.glob("task_*.pkl"))) == 1 and (ckpt / "search.pkl").exists()
+    monkeypatch.setattr(_fit._Progress, "finished", real_finished)
+    assert main(["run", str(data), *argv_tail, "--checkpoint", str(ckpt)]) == 0
+    _same_results(_stored(data), _stored(plain))
+    resumed = ad.read_h5ad(data).uns["scICE"]["timings"]
+    full = ad.read_h5ad(plain).uns["scICE"]["timings"]
+    assert int(resumed["n_tasks_resumed"]) == 1 and int(resumed["search_resumed"]) == 1
+    assert int(resumed["n_leiden_calls"]) < int(full["n_leiden_calls"])

@@ -8,6 +8,7 @@ which process runs the trial or in what order.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +103,10 @@ class SearchContext:
         scorer: Any,
         seeds: RunSeeds,
         resolution_tolerance: float,
+        plan_trials: Callable[[int], None] | None = None,
     ):
         self._runner = runner
+        self._plan_trials = plan_trials
         self._scorer = scorer
         self._seeds = seeds
         self.objective_function = runner.config.objective_function
@@ -128,6 +131,8 @@ class SearchContext:
         if n_trials > self._seeds.probe.size:
             raise ValueError(f"A probe can use at most {self._seeds.probe.size} trials, got {n_trials}.")
         seeds = self._seeds.probe[:n_trials]
+        if self._plan_trials is not None:
+            self._plan_trials(len(gammas) * int(n_trials))
         trial_sets = self._runner.run_many(
             [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas]
         )
@@ -176,6 +181,16 @@ class OptimizeContext:
         The estimator's trial parameters.
     objective_function
         ``"CPM"`` or ``"modularity"``.
+
+    Parameters
+    ----------
+    plan_trials
+        Told how many trials each request is about to run (the progress bar's
+        total grows by it), less what ``planned`` already announced.
+    planned
+        Trials already announced for this task (its resolution grid); the
+        first requests use this allowance, and :meth:`release` returns what is
+        left when the task ends.
     """
 
     def __init__(
@@ -187,8 +202,12 @@ class OptimizeContext:
         n_iterations: int,
         beta: float,
         max_iterations: int,
+        plan_trials: Callable[[int], None] | None = None,
+        planned: int = 0,
     ):
         self._runner = runner
+        self._plan_trials = plan_trials
+        self._planned = int(planned)
         self._scorer = scorer
         self._seeds = seeds
         self._scores: dict[tuple, TrialSetScore] = {}
@@ -201,6 +220,7 @@ class OptimizeContext:
 
     def trials(self, gamma: float) -> TrialSet:
         """``n_trials`` trials of ``n_iterations`` iterations at ``gamma``."""
+        self._plan(self.n_trials)
         return self._runner.run(gamma, self._seeds.trials[: self.n_trials], self.n_iterations, self.beta)
 
     def refine(self, trial_set: TrialSet, round_index: int, n_iterations: int = 2) -> TrialSet:
@@ -219,7 +239,21 @@ class OptimizeContext:
             )
             for ts in trial_sets
         ]
+        self._plan(sum(int(req.seeds.size) for req in requests))
         return self._runner.run_many(requests)
+
+    def _plan(self, n: int) -> None:
+        """Announce ``n`` trials about to run, first from the task's allowance."""
+        used = min(self._planned, n)
+        self._planned -= used
+        if self._plan_trials is not None and n > used:
+            self._plan_trials(n - used)
+
+    def release(self) -> None:
+        """The task is over: withdraw the part of its allowance it did not use."""
+        if self._plan_trials is not None and self._planned:
+            self._plan_trials(-self._planned)
+        self._planned = 0
 
     def score(self, trial_set: TrialSet) -> TrialSetScore:
         """The scorer's view of ``trial_set`` (computed once per trial set)."""

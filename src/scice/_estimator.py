@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from ._assemble import assemble
 from ._checkpoint import open_checkpoint
-from ._fit import log_start, open_runner, run_search, run_tasks
+from ._fit import _Progress, log_start, open_runner, run_search, run_tasks
 from ._logging import logger, progress_logging
 from ._memory import check_run_memory
 from ._params import PARAMS, doc_params
@@ -188,9 +188,10 @@ class SCICE(ClusterMixin, BaseEstimator):
             check_run_memory(graph, plan)
         ckpt = open_checkpoint(graph, plan)
         log_start(graph, plan)
-        with open_runner(graph, plan) as runner:
-            search, tasks = run_search(plan, runner, ckpt, timings)
-            outcomes = run_tasks(graph, plan, runner, tasks, search, ckpt, timings)
+        # one progress bar for the whole fit, counted in Leiden calls (search included)
+        with _Progress(plan.verbose, ckpt) as progress, open_runner(graph, plan, progress) as runner:
+            search, tasks = run_search(plan, runner, ckpt, timings, progress)
+            outcomes = run_tasks(graph, plan, runner, tasks, search, ckpt, timings, progress)
             timings.add_runner(runner.stats())  # Leiden work of this fit only (the search included)
             timings.finish(plan.layout_info.pool_workers)
         self._set_results(assemble(plan, graph, search, outcomes, timings.as_dict()), graph.n_vertices)

@@ -11,8 +11,12 @@ reused by a later run (:func:`resume`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import logging
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -129,22 +133,27 @@ def describe_task(task: Any) -> str:
     return f"resolution {task.gamma:.4g}"
 
 
-def evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner) -> TaskResult:
+def evaluate_task(
+    graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner, progress: _Progress | None = None
+) -> TaskResult:
     """Optimise ``task`` and finalise its chosen trial set.
 
     An exception from the strategies is re-raised as :class:`TaskFailedError`
     naming the task; a failure of the worker pool (:class:`WorkerError`) and a
-    stopped fit (:class:`FitCancelled`) pass through unchanged.
+    stopped fit (:class:`FitCancelled`) pass through unchanged. ``progress``
+    is told the trials the task plans (see :class:`_Progress`).
     """
     try:
-        return _evaluate_task(graph, task, spec, runner)
+        return _evaluate_task(graph, task, spec, runner, progress)
     except (WorkerError, FitCancelled):
         raise
     except Exception as err:
         raise TaskFailedError(f"scice: evaluating {describe_task(task)} failed: {type(err).__name__}: {err}") from err
 
 
-def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner) -> TaskResult:
+def _evaluate_task(
+    graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner, progress: _Progress | None
+) -> TaskResult:
     t0 = time.perf_counter()
     context = OptimizeContext(
         runner=runner,
@@ -154,8 +163,13 @@ def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunn
         n_iterations=spec.n_iterations,
         beta=spec.beta,
         max_iterations=spec.max_iterations,
+        plan_trials=None if progress is None else progress.plan,
+        planned=0 if progress is None else planned_trials(task, spec),
     )
-    outcome = spec.optimizer.optimize(task, context)
+    try:
+        outcome = spec.optimizer.optimize(task, context)
+    finally:
+        context.release()
     result, reason = None, outcome.reason
     shattered = _shattered_reason(outcome.trial_set, spec.leiden.min_cluster_size)
     if shattered:
@@ -165,6 +179,19 @@ def _evaluate_task(graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunn
         result = finalize(outcome.trial_set, graph, spec, task.key, source, context)
     stats = {"scoring_seconds": context.scoring_seconds, "task_seconds": time.perf_counter() - t0}
     return TaskResult(task=task, result=result, reason=reason, diagnostics=outcome.diagnostics, stats=stats)
+
+
+def planned_trials(task: Any, spec: RunSpec) -> int:
+    """The trials a task is known to need before it starts: its resolution grid (or one trial set).
+
+    A manual-mode task runs one trial set; a target runs the optimizer's grid
+    (``n_steps`` resolutions, when the optimizer has that parameter) and then
+    refinement rounds, which are announced as they start.
+    """
+    if getattr(task, "target", None) is None:
+        return int(spec.n_trials)
+    n_steps = getattr(spec.optimizer, "n_steps", None)
+    return int(n_steps) * int(spec.n_trials) if isinstance(n_steps, int) else 0
 
 
 def _shattered_reason(trial_set: TrialSet | None, min_cluster_size: int) -> str:
@@ -206,15 +233,23 @@ def log_start(graph: GraphData, plan: FitPlan) -> None:
 
 
 @contextmanager
-def open_runner(graph: GraphData, plan: FitPlan) -> Iterator[TrialRunner]:
+def open_runner(graph: GraphData, plan: FitPlan, progress: _Progress | None = None) -> Iterator[TrialRunner]:
     """The fit's trial runner, inside the layout's worker session.
 
     On any exception (Ctrl-C during the search, a failed task) the runner is
     aborted, which ends its running chunks; on leaving it refuses further work.
+    ``progress`` counts the trials the runner runs.
     """
     info = plan.layout_info
     layout = plan.strategies.layout
-    runner = TrialRunner(graph, plan.leiden, layout=layout, n_chunks=info.inner_workers, n_workers=info.pool_workers)
+    runner = TrialRunner(
+        graph,
+        plan.leiden,
+        layout=layout,
+        n_chunks=info.inner_workers,
+        n_workers=info.pool_workers,
+        on_trials=None if progress is None else progress.ran,
+    )
     with layout.session(info.pool_workers):
         try:
             yield runner
@@ -226,13 +261,18 @@ def open_runner(graph: GraphData, plan: FitPlan) -> Iterator[TrialRunner]:
 
 
 def run_search(
-    plan: FitPlan, runner: TrialRunner, ckpt: Checkpoint | None, timings: Timings
+    plan: FitPlan,
+    runner: TrialRunner,
+    ckpt: Checkpoint | None,
+    timings: Timings,
+    progress: _Progress | None = None,
 ) -> tuple[SearchOutcome | None, list[Task]]:
     """The search outcome (``None`` in manual mode) and the tasks to evaluate, in key order.
 
     Cluster-range mode: the searcher brackets each target (or the outcome is
     loaded from the checkpoint) and every bracketed target becomes a task.
-    Manual mode: one task per resolution.
+    Manual mode: one task per resolution. ``progress`` is told the trials of
+    each batch of probes before it runs.
     """
     t0 = time.perf_counter()
     if plan.targets is None:
@@ -241,7 +281,9 @@ def run_search(
         return None, tasks
     # the tolerance is absolute on a graph of REFERENCE_WEIGHT; it scales with the weights (CPM)
     tolerance = plan.resolution_tolerance * plan.leiden.weight_scale
-    context = SearchContext(runner, plan.strategies.scorer, plan.seeds, tolerance)
+    context = SearchContext(
+        runner, plan.strategies.scorer, plan.seeds, tolerance, plan_trials=None if progress is None else progress.plan
+    )
     search = ckpt.load("search") if ckpt is not None else None
     resumed = search is not None
     if search is None:
@@ -312,15 +354,25 @@ def run_tasks(
     search: SearchOutcome | None,
     ckpt: Checkpoint | None,
     timings: Timings,
+    progress: _Progress | None = None,
 ) -> list[TaskResult]:
-    """Every task's result, in task order: resumed from the checkpoint or evaluated now."""
+    """Every task's result, in task order: resumed from the checkpoint or evaluated now.
+
+    ``progress`` (default: a new one for this stage) saves each finished task
+    to the checkpoint and counts the trials; the grids of all pending tasks are
+    added to its total before the first starts.
+    """
     spec = RunSpec.from_plan(plan, runner.config)
     t0 = time.perf_counter()
     outcomes = resume(ckpt, tasks)
     n_resumed = sum(o is not None for o in outcomes)
     order = dispatch_order(tasks, search.probes if search is not None else None)
     pending = [i for i in order if outcomes[i] is None]
-    ran = _evaluate_tasks(graph, [tasks[i] for i in pending], spec, runner, plan, ckpt)
+    with contextlib.ExitStack() as stack:
+        if progress is None:
+            progress = stack.enter_context(_Progress(plan.verbose, ckpt))
+        progress.plan(sum(planned_trials(tasks[i], spec) for i in pending))
+        ran = _evaluate_tasks(graph, [tasks[i] for i in pending], spec, runner, plan, ckpt, progress)
     for i, result in zip(pending, ran, strict=True):
         outcomes[i] = result
     timings.add_tasks([o.stats for o in ran], time.perf_counter() - t0, n_resumed)
@@ -328,23 +380,28 @@ def run_tasks(
 
 
 def _evaluate_tasks(
-    graph: GraphData, tasks: list[Task], spec: RunSpec, runner: TrialRunner, plan: FitPlan, ckpt: Checkpoint | None
+    graph: GraphData,
+    tasks: list[Task],
+    spec: RunSpec,
+    runner: TrialRunner,
+    plan: FitPlan,
+    ckpt: Checkpoint | None,
+    progress: _Progress,
 ) -> list[TaskResult]:
     """Evaluate ``tasks`` (in dispatch order); results come back in the same order."""
     if not tasks:
         return []
-    with _Progress(len(tasks), plan.verbose, ckpt) as progress:
-        try:
-            if plan.layout_info.outer_workers <= 1:
-                return _one_at_a_time(graph, tasks, spec, runner, progress)
-            return _side_by_side(graph, tasks, spec, runner, plan.layout_info.outer_workers, progress)
-        except WorkerError as err:
-            unfinished = [describe_task(t) for t in tasks if t.key not in progress.done]
-            raise TaskFailedError(
-                f"scice: a worker failed ({err}) while these were unfinished: "
-                f"{'; '.join(unfinished) or 'none'}. No results were kept; fix the cause and fit again"
-                + (" (finished targets are in the checkpoint)." if ckpt is not None else ".")
-            ) from err
+    try:
+        if plan.layout_info.outer_workers <= 1:
+            return _one_at_a_time(graph, tasks, spec, runner, progress)
+        return _side_by_side(graph, tasks, spec, runner, plan.layout_info.outer_workers, progress)
+    except WorkerError as err:
+        unfinished = [describe_task(t) for t in tasks if t.key not in progress.done]
+        raise TaskFailedError(
+            f"scice: a worker failed ({err}) while these were unfinished: "
+            f"{'; '.join(unfinished) or 'none'}. No results were kept; fix the cause and fit again"
+            + (" (finished targets are in the checkpoint)." if ckpt is not None else ".")
+        ) from err
 
 
 def _own_spec(spec: RunSpec) -> RunSpec:
@@ -357,7 +414,7 @@ def _one_at_a_time(
 ) -> list[TaskResult]:
     out = []
     for task in tasks:
-        out.append(evaluate_task(graph, task, _own_spec(spec), runner))
+        out.append(evaluate_task(graph, task, _own_spec(spec), runner, progress))
         progress.finished(out[-1])
     return out
 
@@ -370,7 +427,10 @@ def _side_by_side(
     out: list[TaskResult] = [None] * len(tasks)  # type: ignore[list-item]
     pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="scice-task")
     try:
-        futures = {pool.submit(evaluate_task, graph, task, _own_spec(spec), runner): i for i, task in enumerate(tasks)}
+        futures = {
+            pool.submit(evaluate_task, graph, task, _own_spec(spec), runner, progress): i
+            for i, task in enumerate(tasks)
+        }
         for future in as_completed(futures):
             i = futures[future]
             out[i] = future.result()
@@ -385,39 +445,98 @@ def _side_by_side(
     return out
 
 
-class _Progress:
-    """What happens as each task finishes: checkpoint save, progress bar, log line.
+def _is_console(handler: logging.Handler) -> bool:
+    """Whether ``handler`` prints to the terminal (stdout or stderr)."""
+    return isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (sys.stdout, sys.stderr)
 
-    With ``verbose`` a progress bar shows in interactive sessions (tqdm) and
-    each finished task is logged; :attr:`done` holds the keys of the finished
-    tasks.
+
+def _make_bar() -> Any:
+    """The progress bar: tqdm's automatic flavour (a terminal bar, a widget in Jupyter).
+
+    ``disable=None`` hides it when stderr is not a terminal (a batch job's log).
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(total=0, desc="scice", unit="call", disable=None, dynamic_ncols=True)
+
+
+class _Progress:
+    """The progress of one fit: one bar counted in Leiden calls, checkpoint saves, log lines.
+
+    The bar counts what the trial runner reports (:meth:`ran`, the same count
+    as ``results_.timings["n_leiden_calls"]``). Its total is changed only by
+    :meth:`plan`, as work is planned: each batch of search probes before it
+    runs, the resolution grids of all pending tasks when the tasks start, each
+    refinement round as it starts; trials answered from the runner's memory and
+    the unused part of a grid (a task that stopped early) are taken back. When
+    the fit ends the total is set to the count. With ``verbose`` the bar shows
+    in terminals and notebooks (``tqdm.auto``) and every ``"scice"`` log line
+    is printed through it (``tqdm.contrib.logging``), so neither garbles the
+    other; without ``verbose`` nothing is shown. :attr:`done` holds the keys of
+    the finished tasks; each is saved to the checkpoint as it finishes.
+
+    Parameters
+    ----------
+    verbose
+        Show the bar and the log lines.
+    ckpt
+        Where finished tasks are saved, or ``None``.
     """
 
-    def __init__(self, n_tasks: int, verbose: bool, ckpt: Checkpoint | None):
-        self.n_tasks = n_tasks
-        self.verbose = verbose
+    def __init__(self, verbose: bool, ckpt: Checkpoint | None = None):
+        self.verbose = bool(verbose)
         self.ckpt = ckpt
         self.done: set[int] = set()
+        self.total = 0
+        self.count = 0
         self._bar: Any = None
+        self._lock = threading.Lock()
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> _Progress:
         if self.verbose:
             from tqdm.auto import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
-            self._bar = tqdm(total=self.n_tasks, desc="scice", unit="task", disable=None)
+            self._bar = self._stack.enter_context(_make_bar())
+            # route the console handlers that print scice's lines (its own, the root's) through the bar
+            consoles = [log for log in (logger, logging.getLogger()) if any(_is_console(h) for h in log.handlers)]
+            if consoles:
+                self._stack.enter_context(logging_redirect_tqdm(loggers=consoles, tqdm_class=tqdm))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        with self._lock:
+            self.total = self.count
+            if self._bar is not None:
+                self._bar.total = self.count
+                self._bar.refresh()
+        self._stack.close()
+
+    def plan(self, n: int) -> None:
+        """Grow (or, for negative ``n``, shrink) the total by ``n`` trials: the one place it changes."""
+        with self._lock:
+            self.total = max(self.total + int(n), self.count)
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.refresh()
+
+    def ran(self, computed: int, cached: int) -> None:
+        """The trial runner ran ``computed`` Leiden calls; ``cached`` planned trials needed none."""
+        if cached:
+            self.plan(-cached)
+        with self._lock:
+            self.count += int(computed)
+            self.total = max(self.total, self.count)
+            if self._bar is not None:
+                self._bar.total = self.total
+                self._bar.update(int(computed))
 
     def finished(self, result: TaskResult) -> None:
-        """Record one finished task."""
+        """Record one finished task: checkpoint save, log line."""
         self.done.add(result.task.key)
         if self.ckpt is not None:
             self.ckpt.save(f"task_{result.task.key}", result)
-        if self._bar is not None:
-            self._bar.update(1)
         if self.verbose:
             cluster = result.result
             found = "no result" if cluster is None else f"{cluster.n_cluster} clusters, IC {cluster.ic:.4f}"

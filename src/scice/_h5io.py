@@ -7,11 +7,16 @@ layers, which are usually as large) of the input file is never loaded:
   ``obsp``, ``uns`` and only the first ``n_vars`` variables of ``X`` with their
   ``var`` rows. ``layers``, ``varm``, ``varp`` and ``raw`` are dropped.
 * :func:`read_uns_entry` reads one ``uns`` entry (e.g. the scICE results).
-* :func:`write_uns_entry` replaces one ``uns`` entry of a file *atomically*: the
-  file is copied byte for byte to a temporary file in the same folder, the entry
-  is written into the copy with h5py, and the copy replaces the original with
-  :func:`os.replace`. Whatever happens before the replace (an exception, Ctrl-C),
-  the original is left byte-identical and the temporary file is removed.
+* :func:`write_uns_entry` replaces one ``uns`` entry of a file *atomically*: every
+  other object of the file is copied with h5py into a temporary file in the same
+  folder, the new entry is written into it, and it replaces the original with
+  :func:`os.replace`. Whatever happens before the replace (an exception, Ctrl-C,
+  a full disk), the original is left byte-identical and the temporary file is
+  removed. Since the old entry is not copied, the file does not grow from run
+  to run.
+* :func:`write_results_file` writes a small ``.h5ad`` file holding one ``uns``
+  entry and the cell names, and :func:`read_obs_names` reads the cell names of a
+  file; ``scice apply`` uses both.
 
 Outputs are written *through* symbolic links: when the path given is a symlink,
 the file it points to (:func:`os.path.realpath`) is replaced, its temporary file is
@@ -37,10 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ._atomic import (
     _check_unchanged,
     atomic_output,
     check_writable,
+    clean_leftovers,
     remove_if_exists,
     temp_path_next_to,
 )
@@ -53,8 +61,12 @@ __all__ = [
     "inspect_h5ad",
     "read_x_head",
     "make_light",
+    "read_obs_names",
     "read_uns_entry",
+    "write_results_file",
     "write_uns_entry",
+    "estimate_size",
+    "clean_leftovers",
     "atomic_output",
     "check_writable",
     "temp_path_next_to",
@@ -249,6 +261,7 @@ def make_light(
     n_vars: int = 1,
     *,
     max_block_nnz: int = DEFAULT_MAX_BLOCK_NNZ,
+    drop_uns: tuple[str, ...] = (),
 ) -> LightInfo:
     """Write a light copy of an ``.h5ad`` file for clustering.
 
@@ -269,6 +282,9 @@ def make_light(
         Number of leading variables to keep (at least 1; capped at the input's).
     max_block_nnz
         Largest number of stored entries of a CSR ``X`` read at once.
+    drop_uns
+        ``uns`` entries not to copy (``scice run`` drops the entry it is about
+        to recompute, so the light copy never carries stale results).
 
     Returns
     -------
@@ -277,7 +293,9 @@ def make_light(
     Raises
     ------
     InputFileError
-        Unreadable or invalid input, output equal to the input, unwritable output.
+        Unreadable or invalid input, output equal to the input, unwritable
+        output, not enough free space for it (checked before writing), or a
+        failed write (nothing is left behind).
     """
     import anndata as ad
 
@@ -293,11 +311,14 @@ def make_light(
         keep = min(int(n_vars), n_total)
         obs = read_elem(f["obs"])
         var = read_elem(f["var"]).iloc[:keep].copy()
-        parts = {name: read_elem(f[name]) for name in ("obsm", "obsp", "uns") if name in f}
+        parts = {name: read_elem(f[name]) for name in ("obsm", "obsp") if name in f}
+        if "uns" in f:
+            parts["uns"] = {k: read_elem(v) for k, v in f["uns"].items() if k not in drop_uns}
         X = read_x_head(f, keep, max_block_nnz=max_block_nnz)
         dropped = tuple(name for name in ("layers", "varm", "varp", "raw") if name in f and len(f[name]) > 0)
     light = ad.AnnData(X=X, obs=obs, var=var, **parts)
-    with atomic_output(output_path, "light") as tmp, _nullable_strings_writable():
+    size = estimate_size([X, obs, var, *parts.values()])
+    with atomic_output(output_path, "light", size=size) as tmp, _nullable_strings_writable():
         light.write_h5ad(tmp)
     return LightInfo(n_obs=n_obs, n_vars_total=n_total, n_vars_kept=keep, dropped=dropped)
 
@@ -337,23 +358,54 @@ def read_uns_entry(path: str | os.PathLike, key: str) -> Any:
         return read_elem(f["uns"][key])
 
 
+def estimate_size(value: Any) -> int:
+    """An upper estimate of the bytes ``value`` takes in an HDF5 file (for free-space checks).
+
+    Arrays count their ``nbytes``, sparse matrices their three arrays, data
+    frames their deep memory use (strings as Python objects, more than on
+    disk), plus 4 KiB of HDF5 bookkeeping per element.
+    """
+    import pandas as pd
+    import scipy.sparse as sp
+
+    overhead = 4096
+    if isinstance(value, dict):
+        return overhead + sum(estimate_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(estimate_size(v) for v in value)
+    if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
+        usage = value.memory_usage(deep=True)
+        n_columns = getattr(value, "shape", (0, 1))[1] if value.ndim == 2 else 1
+        return overhead * (1 + n_columns) + int(np.sum(usage))
+    if sp.issparse(value):
+        m = value.tocsr() if not hasattr(value, "indptr") else value
+        return overhead + int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return overhead + sum(len(str(x)) + 16 for x in value.ravel())
+        return overhead + int(value.nbytes)
+    if isinstance(value, (str, bytes)):
+        return overhead + len(value)
+    nbytes = getattr(value, "nbytes", None)  # anndata's own arrays
+    return overhead + (int(nbytes) if isinstance(nbytes, (int, np.integer)) else 64)
+
+
 def write_uns_entry(
     path: str | os.PathLike, key: str, value: Any, *, expect_stat: os.stat_result | None = None
 ) -> None:
     """Replace ``uns[key]`` of an ``.h5ad`` file atomically, leaving the rest untouched.
 
-    The file is copied byte for byte (:func:`shutil.copyfile` streams it, nothing
-    is decoded) to a hidden temporary file in the same folder (for a symlink
-    ``path``: in the folder of the file it points to, which is the file replaced;
-    the link is kept, see :func:`atomic_output`); the copy is opened
-    with h5py in ``r+`` mode, ``uns/<key>`` is deleted if present and ``value`` is
-    written with ``anndata.io.write_elem``; then the copy replaces ``path``
+    A new file is built in a hidden temporary file in the same folder (for a
+    symlink ``path``: in the folder of the file it points to, which is the file
+    replaced; the link is kept, see :func:`atomic_output`): every object of the
+    file except ``uns/<key>`` is copied into it with h5py (``Group.copy``: data,
+    chunking, compression and attributes, anndata's encoding attributes
+    included; nothing is decoded), ``value`` is written with
+    ``anndata.io.write_elem``, and the new file replaces ``path``
     (:func:`os.replace`). On any error or interrupt before that, ``path`` is
-    byte-identical to before and the temporary file is removed.
-
-    HDF5 does not reclaim the space of a deleted element, so a file whose entry is
-    replaced many times grows by the size of the old entry each time
-    (``h5repack`` compacts it).
+    byte-identical to before and the temporary file is removed. As the old
+    entry is not copied, replacing an entry many times does not grow the file
+    (HDF5 does not reclaim the space of a deleted element in place).
 
     Parameters
     ----------
@@ -371,23 +423,129 @@ def write_uns_entry(
     Raises
     ------
     InputFileError
-        Invalid file, or the file changed since ``expect_stat`` was taken.
+        Invalid or read-only file, the file changed since ``expect_stat`` was
+        taken, not enough free space next to it for the new file (the size of
+        the file plus an estimate of ``value``), or a failed write.
     """
     import h5py
 
     _, write_elem = _io()
     path = Path(path)
-    with open_h5ad(path):
-        pass  # validate before copying gigabytes
+    with open_h5ad(path) as f:
+        userblock = f.userblock_size  # validate before copying gigabytes
     check_writable(path)
-    with atomic_output(path, "uns") as tmp:
+    size = os.path.getsize(path) + estimate_size(value)
+    with atomic_output(path, "uns", size=size) as tmp:
         _check_unchanged(path, expect_stat)
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            if "uns" not in f:
-                write_elem(f, "uns", {})
-            uns = f["uns"]
-            if key in uns:
-                del uns[key]
-            write_elem(uns, key, value)
+        if userblock:  # not written by anndata: keep the bytes, as h5py cannot copy a user block
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+") as dst:
+                if "uns" in dst and key in dst["uns"]:
+                    del dst["uns"][key]
+                _write_entry(dst, key, value, write_elem)
+        else:
+            with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=_tracks_order(src)) as dst:
+                _copy_except(src, dst, "uns", key)
+                _write_entry(dst, key, value, write_elem)
         _check_unchanged(path, expect_stat)
+
+
+def _write_entry(f: Any, key: str, value: Any, write_elem: Any) -> None:
+    if "uns" not in f:
+        write_elem(f, "uns", {})
+    write_elem(f["uns"], key, value)
+
+
+def _tracks_order(group: Any) -> bool:
+    """Whether an HDF5 group keeps its members in creation order."""
+    import h5py
+
+    return bool(group.id.get_create_plist().get_link_creation_order() & h5py.h5p.CRT_ORDER_TRACKED)
+
+
+def _copy_attrs(src: Any, dst: Any) -> None:
+    """Copy the attributes of ``src`` to ``dst`` with their stored types and shapes."""
+    for name in src.attrs:
+        aid = src.attrs.get_id(name)
+        dst.attrs.create(name, src.attrs[name], shape=aid.shape, dtype=aid.dtype)
+
+
+def _copy_except(src: Any, dst: Any, group: str, skip: str) -> None:
+    """Copy every object of the file ``src`` into ``dst`` except ``<group>/<skip>``."""
+    _copy_attrs(src, dst)
+    for name in src:
+        if name != group:
+            src.copy(src[name], dst, name=name)
+            continue
+        new = dst.create_group(name, track_order=_tracks_order(src[name]))
+        _copy_attrs(src[name], new)
+        for child in src[name]:
+            if child != skip:
+                src[name].copy(src[name][child], new, name=child)
+
+
+def write_results_file(
+    path: str | os.PathLike, key: str, value: Any, obs_names: Any, *, what: str = "the results"
+) -> None:
+    """Write a small ``.h5ad`` file holding ``uns[key]`` and the cell names, atomically.
+
+    The file has no ``X`` and no variables: ``obs`` holds only the cell names
+    (its index), so anndata reads it (``anndata.read_h5ad(path).uns[key]``)
+    and ``scice plot`` and ``scice apply`` use it like a full file.
+
+    Parameters
+    ----------
+    path
+        Where to write it (replaced atomically if it exists).
+    key
+        Key in ``uns``.
+    value
+        The entry (e.g. :func:`scice.legacy.to_legacy_dict` of the results).
+    obs_names
+        The cell names, in order.
+    what
+        What is written, for the free-space message.
+
+    Raises
+    ------
+    InputFileError
+        Not enough free space, an unwritable folder, or a failed write.
+    """
+    import anndata as ad
+    import pandas as pd
+
+    obs = pd.DataFrame(index=pd.Index(np.asarray(obs_names, dtype=object).astype(str), name=None))
+    adata = ad.AnnData(obs=obs, uns={key: value})
+    size = estimate_size([value, obs])
+    with atomic_output(path, "results", size=size) as tmp, _nullable_strings_writable():
+        adata.write_h5ad(tmp)
+
+
+def read_obs_names(path: str | os.PathLike) -> np.ndarray:
+    """The cell names (the ``obs`` index) of an ``.h5ad`` file, reading nothing else.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    numpy.ndarray
+        The names as an object array of str.
+    """
+    import h5py
+
+    read_elem, _ = _io()
+    with open_h5ad(path) as f:
+        group = f["obs"]
+        index_name = group.attrs.get("_index", "_index")
+        if isinstance(index_name, bytes):
+            index_name = index_name.decode()
+        if index_name not in group:
+            raise InputFileError(f"cannot find the cell names of {str(path)!r}; the file is not a valid .h5ad file.")
+        element = group[index_name]
+        values = element[()] if isinstance(element, h5py.Dataset) else read_elem(element)
+    return np.asarray(
+        [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(values, dtype=object)], dtype=object
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,10 @@ class TrialRunner:
         are split into up to ``n_chunks`` chunks run through ``layout.map`` on a
         pool of ``n_workers`` workers; otherwise trials run in the calling
         process.
+    on_trials
+        Called as ``on_trials(computed, cached)`` after each :meth:`run_many`:
+        the trials it ran with Leiden (counted in ``n_leiden_calls``) and those
+        answered from memory. The fit's progress bar counts them.
     """
 
     def __init__(
@@ -120,8 +125,10 @@ class TrialRunner:
         layout: Any = None,
         n_chunks: int = 1,
         n_workers: int | None = None,
+        on_trials: Callable[[int, int], None] | None = None,
     ):
         self.graph = graph
+        self.on_trials = on_trials
         self.config = config
         self.cache_bytes = cache_bytes
         self.layout = layout
@@ -163,18 +170,24 @@ class TrialRunner:
             raise FitCancelled()
         out: list[TrialSet | None] = [None] * len(requests)
         todo: list[int] = []
+        cached = 0
         with self._lock:
             for i, req in enumerate(requests):
                 hit = self._cache.get(req.key)
                 if hit is not None:
                     self._cache.move_to_end(req.key)
                     self.n_cache_hits += 1
+                    cached += int(req.seeds.size)
                     out[i] = hit
                 else:
                     todo.append(i)
+        computed = 0
         if todo:
             for i, trial_set in zip(todo, self._compute([requests[i] for i in todo]), strict=False):
                 out[i] = trial_set
+            computed = int(sum(requests[i].seeds.size for i in todo))  # as counted in n_calls
+        if self.on_trials is not None:
+            self.on_trials(computed, cached)
         return out  # type: ignore[return-value]
 
     def stop(self) -> None:

@@ -1,8 +1,10 @@
-"""``scice light`` and ``scice plot``."""
+"""``scice light``, ``scice plot`` and ``scice apply``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import os
 import shlex
 import time
@@ -33,13 +35,18 @@ def cmd_light(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """``scice plot``: read uns[key] only, draw with :func:`scice.pl.plot_ic`, save."""
+    from .._atomic import atomic_output, check_folder_writable, check_writable
     from .._h5io import read_uns_entry
 
     out = Path(args.out)
-    if not out.parent.is_dir():
-        raise CLIError(f"the folder of --out {args.out!r} does not exist.")
     check_output_is_a_file("--out", args.out, "ic.png", "an image file")
     _check_image_format(out, args.out)
+    folder = Path(os.path.realpath(out)).parent
+    if not folder.is_dir():
+        raise CLIError(f"the folder of --out {args.out!r} does not exist.")
+    check_folder_writable(folder, f"the folder of --out {args.out!r}")
+    if out.exists():
+        check_writable(out)
     data = read_uns_entry(args.input, args.key)
     if not isinstance(data, dict) or not {"n_cluster", "ic"} <= set(data):
         raise CLIError(
@@ -58,11 +65,57 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ..pl import plot_ic
 
     fig, _ = plot_ic(results, threshold=args.threshold, show_gamma=args.show_gamma)
+    image = io.BytesIO()  # drawn in memory first: the file is written whole, or not at all
     try:
-        fig.savefig(out, dpi=args.dpi, bbox_inches="tight")
+        fig.savefig(image, format=out.suffix.lstrip(".").lower(), dpi=args.dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+    with atomic_output(out, "plot", size=image.tell()) as tmp:
+        tmp.write_bytes(image.getvalue())
     print(f"wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    """``scice apply``: write uns[KEY] of RESULTS into INPUT, atomically, if both hold the same cells."""
+    from types import SimpleNamespace
+
+    from .._anndata import check_cells_match
+    from .._h5io import inspect_h5ad, read_obs_names, read_uns_entry, write_uns_entry
+
+    say = Reporter(args.quiet)
+    info = inspect_h5ad(args.results)
+    key = args.key
+    if key is None:
+        if len(info.uns_keys) == 1:
+            key = info.uns_keys[0]
+        elif "scICE" in info.uns_keys:
+            key = "scICE"
+        else:
+            raise CLIError(
+                f"{args.results!r} has {len(info.uns_keys)} uns entries ({keys_text(info.uns_keys)}) and none "
+                "is 'scICE'; pass --key naming the one to apply.",
+                EXIT_USAGE,
+            )
+    key_added = args.key_added or key
+    if "/" in key_added:
+        raise CLIError(f"--key-added must be a name without '/', got {key_added!r}.", EXIT_USAGE)
+    inspect_h5ad(args.input)
+    data = read_uns_entry(args.results, key)
+    if not isinstance(data, dict) or not {"n_cluster", "ic"} <= set(data):
+        raise CLIError(f"uns[{key!r}] of {args.results!r} is not a scICE result (no 'n_cluster'/'ic' entries).")
+    results = _decode_results(data, argparse.Namespace(key=key, input=args.results))
+    if results.cell_names is None:
+        results = dataclasses.replace(results, cell_names=read_obs_names(args.results))
+    try:
+        check_cells_match(
+            SimpleNamespace(obs_names=read_obs_names(args.input)), results, f"apply them to {args.input!r}"
+        )
+    except ValueError as err:
+        text = str(err).replace("adata.obs_names", "its cell names").replace(" (adata.n_obs)", "")
+        raise CLIError(f"the results in {args.results!r} are not for these cells. {text}") from None
+    write_uns_entry(args.input, key_added, data)
+    say(f"wrote uns[{key_added!r}] of {args.results} into {args.input}; {args.results} can be deleted")
     return EXIT_OK
 
 

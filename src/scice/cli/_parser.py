@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._commands import cmd_light, cmd_plot
+from ._commands import cmd_apply, cmd_light, cmd_plot
 from ._common import PROG
 from ._options import METHOD_OPTIONS, add_method_options, int_at_least, number, target
 from ._run import cmd_run
@@ -22,6 +22,7 @@ _EPILOG = """\
 typical session:
   scice run data.h5ad --cluster-range 2 20 --seed 42    # writes uns['scICE']
   scice plot data.h5ad --out data_ic.png                # IC per cluster count
+  scice apply data.scice-results.h5ad data.h5ad         # results saved aside, into data.h5ad
 
 exit status: 0 success, 1 problem with a file or its contents, 2 invalid options,
 130 interrupted. Run 'scice COMMAND --help' for the options of each command."""
@@ -37,13 +38,25 @@ CSR matrix), so this works on files far larger than memory."""
 _RUN_DESCRIPTION = """\
 Run scICE on the cell graph of an .h5ad file and store the results in it.
 
-Steps: (1) write a light copy of INPUT (see 'scice light'; a temporary file next
-to INPUT unless --light-output is given), (2) run scICE on its graph
-obsp[GRAPH_KEY], (3) write only uns[KEY_ADDED] back into INPUT. Step 3 copies
-INPUT to a temporary file in the same folder, writes the entry into the copy and
-renames the copy over INPUT: if anything fails or the run is interrupted, INPUT
-is left byte-identical and no temporary file remains. Everything else in INPUT
-(X, layers, obs, var, obsm, obsp, other uns entries) is copied unchanged.
+Steps: (1) check every option and file, (2) write a light copy of INPUT (see
+'scice light'; a temporary file next to INPUT unless --light-output is given),
+(3) run scICE on its graph obsp[GRAPH_KEY], (4) write only uns[KEY_ADDED] back
+into INPUT (or, with --output FILE, into a small results file; --light-output
+gets the new entry too). Step 4 builds a new copy of INPUT in a temporary file
+in the same folder (every object but the old entry, so reruns do not grow the
+file), writes the entry into it and renames it over INPUT: if anything fails
+or the run is interrupted, INPUT is left byte-identical and no temporary file
+of this run remains. Everything else in INPUT (X, layers, obs, var, obsm,
+obsp, other uns entries) is copied unchanged.
+
+A finished run is never lost: if step 4 fails (disk full, INPUT changed during
+the run, permissions, Ctrl-C), the results are saved to a side file
+INPUT_STEM.scice-results.h5ad next to INPUT (else in the --checkpoint folder,
+else in the current folder) and the error line names the 'scice apply' command
+that writes them into INPUT later. A read-only INPUT or folder (no write bit
+in its mode, even for root) is refused before any work unless --output is
+given. Temporary files a killed run left next to INPUT are removed if their
+process no longer runs on this host, else named in a warning.
 
 Choose exactly one mode: --cluster-range LO HI (search resolutions for every
 cluster count LO..HI), --targets K [K ...] (an explicit list of counts), or
@@ -55,8 +68,13 @@ examples:
   scice run data.h5ad --targets 4 6 8 --light-output data.light.h5ad --n-workers 4
   scice run data.h5ad --resolution 0.0005 0.001 0.002 --key-added scICE_manual
 
+  scice run data.h5ad --cluster-range 2 20 --checkpoint data.ckpt   # rerun resumes
+  scice run data.h5ad --cluster-range 2 20 --output data.scice.h5ad # INPUT only read
+
 Free space of at least the size of INPUT is needed in its folder for the atomic
-update. The summary table goes to stdout, progress messages to stderr."""
+update; every write checks the free space first. The summary table goes to
+stdout; progress (one bar counted in Leiden calls, with the log lines printed
+through it) goes to stderr."""
 
 _PLOT_DESCRIPTION = """\
 Plot the IC distribution of each cluster count stored by 'scice run'.
@@ -125,7 +143,7 @@ def resolve_input(args: argparse.Namespace, sub: argparse.ArgumentParser) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``scice`` argument parser (subcommands ``light``, ``run``, ``plot``).
+    """The ``scice`` argument parser (subcommands ``light``, ``run``, ``plot``, ``apply``).
 
     Returns
     -------
@@ -139,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
-    subparsers = {"light": _add_light(sub), "run": _add_run(sub), "plot": _add_plot(sub)}
+    subparsers = {"light": _add_light(sub), "run": _add_run(sub), "plot": _add_plot(sub), "apply": _add_apply(sub)}
     parser.set_defaults(_subparsers=subparsers)
     return parser
 
@@ -184,7 +202,17 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
     run_env = p_run.add_argument_group("execution")
     add_method_options(run_env, METHOD_OPTIONS["execution"])
     run_env.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress messages (the summary table is still printed)"
+        "--checkpoint",
+        metavar="DIR",
+        default=None,
+        help="save the search and each finished cluster count in this folder (created if needed); rerunning "
+        "the same command with the same folder resumes an interrupted run and gives the same results",
+    )
+    run_env.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no progress messages (the summary table and errors are still printed)",
     )
     p_run.set_defaults(func=cmd_run)
     return p_run
@@ -220,12 +248,21 @@ def _add_mode_options(p_run: argparse.ArgumentParser) -> None:
 def _add_file_options(p_run: argparse.ArgumentParser) -> None:
     """INPUT, the light copy, the results key and the graph key."""
     io = p_run.add_argument_group("files")
-    _add_input(p_run, "the .h5ad file to analyse; uns[KEY_ADDED] is written into it", io)
+    _add_input(p_run, "the .h5ad file to analyse; uns[KEY_ADDED] is written into it (unless --output)", io)
+    io.add_argument(
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="write the results to this small .h5ad file (uns[KEY_ADDED] and the cell names) instead of "
+        "into INPUT, which is then only read; 'scice plot FILE' reads it, 'scice apply FILE INPUT' copies "
+        "the results into INPUT",
+    )
     io.add_argument(
         "--light-output",
         metavar="LIGHT",
         default=None,
-        help="keep the light copy at this path (default: a temporary file, removed at the end)",
+        help="keep the light copy at this path, with the new results in its uns "
+        "(default: a temporary file, removed at the end)",
     )
     io.add_argument(
         "--n-vars",
@@ -265,3 +302,36 @@ def _add_plot(sub: Any) -> argparse.ArgumentParser:
     p_plot.add_argument("--dpi", type=int_at_least(10), default=150, help="resolution of raster images")
     p_plot.set_defaults(func=cmd_plot)
     return p_plot
+
+
+_APPLY_DESCRIPTION = """\
+Write the scICE results of a results file into an .h5ad file.
+
+RESULTS is a file written by 'scice run --output' or the side file a failed
+write-back saved. Its uns[KEY] is written into uns[KEY_ADDED] of INPUT with the
+atomic update of 'scice run' (INPUT is byte-identical if anything fails), after
+checking that both files hold the same cells in the same order."""
+
+
+def _add_apply(sub: Any) -> argparse.ArgumentParser:
+    """The ``scice apply`` subcommand."""
+    p_apply = sub.add_parser(
+        "apply",
+        help="write the results saved in a results file (scice run --output, or a side file) into an .h5ad file",
+        description=_APPLY_DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    p_apply.add_argument("results", metavar="RESULTS", help="the results file (an .h5ad file with uns[KEY])")
+    p_apply.add_argument("input", metavar="INPUT", help="the .h5ad file to write the results into")
+    p_apply.add_argument(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="the entry of RESULTS to apply (default: its only uns entry, else 'scICE')",
+    )
+    p_apply.add_argument(
+        "--key-added", default=None, metavar="KEY_ADDED", help="written to uns[KEY_ADDED] of INPUT (default: KEY)"
+    )
+    p_apply.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p_apply.set_defaults(func=cmd_apply)
+    return p_apply

@@ -1,4 +1,4 @@
-"""``scice run``: check everything, light copy, fit, atomic write-back of ``uns[key]``, summary."""
+"""``scice run``: check everything, light copy, fit, the results delivered (side file on failure), summary."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .._memory import format_bytes
+from ..exceptions import InputFileError
 from ._common import EXIT_OK, EXIT_USAGE, PROG, CLIError, Reporter, check_output_is_a_file, keys_text
+from ._deliver import deliver
 from ._options import method_arguments
 
 
@@ -22,8 +24,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     input_path = Path(args.input)
     info, est, mode_text = _prepare(args, input_path)
-    results = _fit_and_write_back(args, input_path, info, est, mode_text, say)
-    _print_summary(args, results, t_start)
+    results, where = _work(args, input_path, info, est, mode_text, say)
+    _print_summary(args, results, where, t_start)
     return EXIT_OK
 
 
@@ -31,13 +33,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 # before hours of compute
 # ----------------------------------------------------------------------------
 def _prepare(args: argparse.Namespace, input_path: Path) -> tuple[Any, Any, str]:
-    """Check the options and the files; return the file's summary, the estimator and the mode's description."""
-    from .._h5io import check_writable, inspect_h5ad
+    """Check the options and the files; return the file's summary, the estimator and the mode's description.
 
-    if args.light_output is not None:
-        check_output_is_a_file("--light-output", args.light_output, f"{input_path.stem}.light.h5ad")
+    Nothing is written here except that temporary files left next to INPUT (or
+    the outputs) by a killed run are removed (see :func:`_clean_leftovers`).
+    """
+    from .._h5io import inspect_h5ad
+
+    for option, value, example in (
+        ("--light-output", args.light_output, f"{input_path.stem}.light.h5ad"),
+        ("--output", args.output, f"{input_path.stem}.scice.h5ad"),
+    ):
+        if value is not None:
+            check_output_is_a_file(option, value, example)
     info = inspect_h5ad(input_path)
     mode_params, mode_text = _mode_params(args)
+    _check_seed(args.seed)
     est = _make_estimator(args, mode_params)
     _check_targets(args, info.n_obs)
     _check_estimator(est, info.n_obs)
@@ -49,10 +60,97 @@ def _prepare(args: argparse.Namespace, input_path: Path) -> tuple[Any, Any, str]
         )
     if not args.key_added or "/" in args.key_added:
         raise CLIError(f"--key-added must be a non-empty name without '/', got {args.key_added!r}.", EXIT_USAGE)
-    check_writable(input_path)
-    _check_free_space(args, input_path)
-    _check_light_output(args, input_path)
+    _check_output_file("--light-output", args.light_output, input_path)
+    _check_output_file("--output", args.output, input_path)
+    _check_checkpoint(args)
+    _clean_leftovers(args, input_path)
+    if args.output is None:
+        _check_input_writable(args, input_path)
+        _check_free_space(args, input_path)
     return info, est, mode_text
+
+
+def _check_seed(seed: int) -> None:
+    """``--seed`` must seed numpy's RandomState, the rule of ``SCICE(random_state=...)``."""
+    from .._validation import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:
+        raise CLIError(f"--seed must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {seed}.", EXIT_USAGE)
+
+
+def _check_input_writable(args: argparse.Namespace, input_path: Path) -> None:
+    """INPUT (and its folder) must be writable, mode bits included, unless --output is given."""
+    from .._atomic import check_writable
+
+    try:
+        check_writable(input_path)
+    except InputFileError as err:
+        raise CLIError(
+            f"{str(err).rstrip('.')}; nothing was computed. Make it writable (chmod u+w), or write the results "
+            "elsewhere with --output FILE and apply them later with 'scice apply'."
+        ) from None
+
+
+def _check_output_file(option: str, value: str | None, input_path: Path) -> None:
+    """An output must not be INPUT, and its folder must exist and be writable (and the file, if it exists)."""
+    from .._atomic import check_folder_writable, check_writable
+
+    if value is None:
+        return
+    path = Path(value)
+    if path.exists() and os.path.samefile(path, input_path):
+        raise CLIError(f"{option} is the input file; choose another path.", EXIT_USAGE)
+    folder = _real(path).parent
+    if not folder.is_dir():
+        raise CLIError(f"the folder of {option} {value!r} does not exist.")
+    try:
+        check_folder_writable(folder, f"the folder of {option} {value!r}")
+        if path.exists():
+            check_writable(path)
+    except InputFileError as err:
+        raise CLIError(f"{str(err).rstrip('.')}; nothing was computed.") from None
+
+
+def _check_checkpoint(args: argparse.Namespace) -> None:
+    """``--checkpoint DIR``: a folder (or a new one in an existing, writable folder)."""
+    from .._atomic import check_folder_writable
+
+    if args.checkpoint is None:
+        return
+    path = Path(args.checkpoint)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"--checkpoint {args.checkpoint!r} is a file; give a folder (it is created if needed).")
+    folder = path if path.is_dir() else path.parent
+    if not folder.is_dir():
+        raise CLIError(f"the folder of --checkpoint {args.checkpoint!r} does not exist.")
+    try:
+        check_folder_writable(folder, f"--checkpoint {args.checkpoint!r}")
+    except InputFileError as err:
+        raise CLIError(f"{str(err).rstrip('.')}; nothing was computed.") from None
+
+
+def _clean_leftovers(args: argparse.Namespace, input_path: Path) -> None:
+    """Remove the temporary files a killed run left next to the files this run writes; name the others.
+
+    Only files of a process of this host that no longer runs are removed; a
+    temporary file another run may still be writing is named in a warning and
+    kept (see :func:`scice._atomic.clean_leftovers`).
+    """
+    from .._atomic import clean_leftovers
+
+    for path in dict.fromkeys(_real(Path(p)) for p in (input_path, args.output, args.light_output) if p is not None):
+        removed, kept = clean_leftovers(path)
+        for leftover in removed:
+            print(
+                f"{PROG}: warning: removed {str(leftover)!r}, a temporary file left by an interrupted run",
+                file=sys.stderr,
+            )
+        for leftover in kept:
+            print(
+                f"{PROG}: warning: {str(leftover)!r} is a temporary file of another scice run that may still be "
+                "running (or of another host); it was left in place: delete it if no run uses it",
+                file=sys.stderr,
+            )
 
 
 def _mode_params(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -70,7 +168,12 @@ def _make_estimator(args: argparse.Namespace, mode_params: dict[str, Any]) -> An
     from .._estimator import SCICE
     from .._params import estimator_params
 
-    return SCICE(**mode_params, **estimator_params(method_arguments(args)), verbose=not args.quiet)
+    return SCICE(
+        **mode_params,
+        **estimator_params(method_arguments(args)),
+        checkpoint=args.checkpoint,
+        verbose=not args.quiet,
+    )
 
 
 def _check_targets(args: argparse.Namespace, n_obs: int) -> None:
@@ -110,7 +213,9 @@ def _check_estimator(est: Any, n_cells: int) -> None:
     from .._plan import check_params
 
     try:
-        check_params(est, n_cells)
+        with warnings.catch_warnings():  # the fit repeats its warnings; they are relayed then
+            warnings.simplefilter("ignore")
+            check_params(est, n_cells)
     except (ValueError, TypeError) as err:
         raise CLIError(str(err), EXIT_USAGE) from None
 
@@ -128,17 +233,6 @@ def _check_free_space(args: argparse.Namespace, input_path: Path) -> None:
         )
 
 
-def _check_light_output(args: argparse.Namespace, input_path: Path) -> None:
-    """``--light-output`` must not be INPUT and its folder must exist."""
-    if args.light_output is None:
-        return
-    light_path = Path(args.light_output)
-    if light_path.exists() and os.path.samefile(light_path, input_path):
-        raise CLIError("--light-output is the input file; choose another path.", EXIT_USAGE)
-    if not light_path.parent.is_dir():
-        raise CLIError(f"the folder of --light-output {args.light_output!r} does not exist.")
-
-
 def _real(path: Path) -> Path:
     """The file a (possibly symlinked) path names."""
     return Path(os.path.realpath(path))
@@ -147,12 +241,14 @@ def _real(path: Path) -> Path:
 # ----------------------------------------------------------------------------
 # the work
 # ----------------------------------------------------------------------------
-def _fit_and_write_back(
+def _work(
     args: argparse.Namespace, input_path: Path, info: Any, est: Any, mode_text: str, say: Reporter
-) -> Any:
-    """Light copy, fit, atomic write-back of ``uns[key]``; the temporary light copy is always removed."""
-    from .._h5io import make_light, remove_if_exists, temp_path_next_to, write_uns_entry
-    from ..legacy import to_legacy_dict
+) -> tuple[Any, str]:
+    """Light copy, fit, then the results delivered (see :mod:`._deliver`); the temporary light copy is removed.
+
+    Returns the results and where they were written.
+    """
+    from .._h5io import make_light, remove_if_exists, temp_path_next_to
 
     stat_before = os.stat(input_path)
     temp_light: Path | None = None
@@ -164,14 +260,11 @@ def _fit_and_write_back(
             f"{args.input}: {info.n_obs} cells x {info.n_vars} variables ({format_bytes(input_path.stat().st_size)}); "
             f"writing the light copy" + ("" if temp_light else f" {args.light_output}")
         )
-        make_light(input_path, light_path, args.n_vars)
+        make_light(input_path, light_path, args.n_vars, drop_uns=(args.key_added,))
         results = _fit_light_copy(args, light_path, est, mode_text, say)
-        legacy = to_legacy_dict(results)
-        say(f"writing uns[{args.key_added!r}] into {args.input} (atomic update)")
-        write_uns_entry(input_path, args.key_added, legacy, expect_stat=stat_before)
     finally:
         remove_if_exists(temp_light)
-    return results
+    return results, deliver(args, input_path, results, stat_before, say)
 
 
 def _fit_light_copy(args: argparse.Namespace, light_path: Path, est: Any, mode_text: str, say: Reporter) -> Any:
@@ -203,7 +296,7 @@ def _fit_light_copy(args: argparse.Namespace, light_path: Path, est: Any, mode_t
 # ----------------------------------------------------------------------------
 # the summary (stdout)
 # ----------------------------------------------------------------------------
-def _print_summary(args: argparse.Namespace, results: Any, t_start: float) -> None:
+def _print_summary(args: argparse.Namespace, results: Any, where: str, t_start: float) -> None:
     """The table, the best and the consistent counts, the uncovered targets, the time taken."""
     print(_summary_table(results, args.ic_threshold))
     consistent = results.consistent(args.ic_threshold).tolist()
@@ -215,7 +308,7 @@ def _print_summary(args: argparse.Namespace, results: Any, t_start: float) -> No
         )
     for target, reason in results.uncovered_targets.items():
         print(f"not covered: {target} clusters ({reason})")
-    print(f"wrote uns[{args.key_added!r}] to {args.input} in {time.perf_counter() - t_start:.1f} s")
+    print(f"wrote uns[{args.key_added!r}] to {where} in {time.perf_counter() - t_start:.1f} s")
 
 
 def _summary_table(results: Any, threshold: float) -> str:
