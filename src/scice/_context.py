@@ -95,6 +95,12 @@ class SearchContext:
         Scaling every weight by c scales it (and every CPM resolution giving the
         same partitions) by c, so searchers that start from it find the same
         counts on a scaled graph.
+
+    Parameters
+    ----------
+    plan_trials
+        Told how many trials each batch of probes is about to run (the
+        progress bar's total grows by it).
     """
 
     def __init__(

@@ -179,7 +179,9 @@ PARAMS: dict[str, ParamDoc] = {
         """
         Log progress (the search, each finished target, the summary) through
         the ``"scice"`` logger at INFO level, on stderr unless logging is
-        configured, and show a progress bar in interactive sessions.
+        configured, and show one progress bar over the whole fit (search
+        included), counted in Leiden calls, in interactive sessions (a terminal
+        or Jupyter); the log lines print through the bar.
         """,
     ),
     "checkpoint": _doc(
