@@ -5,11 +5,14 @@
     scice light data.h5ad --output data.light.h5ad --n-vars 1
     scice run   data.h5ad --cluster-range 2 20 --n-trials 15 --n-bootstrap 100 --seed 42
     scice plot  data.h5ad --out data_ic.png --threshold 1.005
+    scice apply data.scice-results.h5ad data.h5ad
 
 ``run`` clusters a *light* copy of the file (cells, graphs and annotations, but
 only the first ``--n-vars`` genes of ``X`` and no layers), then writes only
 ``uns[<key-added>]`` back into the input file, atomically: the input is either
-the old file or the old file plus the results, never anything in between.
+the old file or the old file plus the results, never anything in between. If
+that write fails, the results are saved to a side file that ``apply`` writes
+into the input later (see :mod:`._deliver`).
 
 Exit status: 0 on success, 1 for a problem with a file or its contents (missing,
 not an ``.h5ad`` file, graph key or ``uns`` entry not found, invalid graph),
@@ -18,7 +21,8 @@ not an ``.h5ad`` file, graph key or ``uns`` entry not found, invalid graph),
 The package: ``_parser`` builds the argument parser, ``_options`` holds the
 argument types and the ``run`` options that set an estimator parameter (help
 and defaults from :mod:`scice._params` and :class:`~scice.SCICE`), ``_run`` and
-``_commands`` run the subcommands, ``_common`` holds what they share.
+``_commands`` run the subcommands, ``_deliver`` writes the results of a run
+(and the side file when that fails), ``_common`` holds what they share.
 """
 
 from __future__ import annotations
@@ -69,7 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the input file was left unchanged.", file=sys.stderr)
+        resume = ""
+        if getattr(args, "checkpoint", None) is not None:
+            resume = f" Finished work is in --checkpoint {args.checkpoint!r}: rerun the same command to resume."
+        print(f"{PROG}: interrupted; the input file was left unchanged.{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

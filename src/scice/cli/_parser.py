@@ -79,8 +79,10 @@ through it) goes to stderr."""
 _PLOT_DESCRIPTION = """\
 Plot the IC distribution of each cluster count stored by 'scice run'.
 
-Reads only uns[KEY] of INPUT (nothing else is loaded) and saves the figure; the
-format follows the extension of FILE (png, pdf, svg, ...)."""
+Reads only uns[KEY] of INPUT (nothing else is loaded; INPUT may be a results
+file of 'scice run --output' or a side file) and saves the figure; the format
+follows the extension of FILE (png, pdf, svg, ...). The image is drawn in memory
+and written whole after a free-space check: a failed write leaves no file."""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
