@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
-from scice._align import align_labels, label_flows
+from scice._align import align_labels, align_layers, label_flows
 
 
 def _best_labels(fit) -> dict[int, np.ndarray]:
@@ -141,3 +142,36 @@ def test_bad_input():
         align_labels({2: np.array([0.5, 1.0])})
     with pytest.raises(TypeError, match="counts must be integers"):
         align_labels({"2": np.array([0, 1])})
+
+
+def test_align_layers_keeps_the_consistent_ids_and_gives_the_others_fresh_ones():
+    rng = np.random.default_rng(3)
+    cells = 300
+    base = rng.integers(0, 6, size=cells)
+    labels = {
+        2: base % 2,
+        3: base % 3,
+        4: np.where(base < 4, base, rng.integers(0, 4, size=cells)),  # noisy: the inconsistent count
+        6: base,
+    }
+    consistent = {2: True, 3: True, 4: False, 6: True}
+    layers = align_layers(labels, consistent)
+    strong = align_labels({k: v for k, v in labels.items() if consistent[k]})
+    assert list(layers) == [2, 3, 4, 6]
+    for k, ids in strong.items():
+        np.testing.assert_array_equal(layers[k], ids)  # the ids of the label columns
+    # the inconsistent count is the same partition, renumbered from the count below it
+    assert adjusted_rand_score(layers[4], labels[4]) == 1.0
+    inherited = set(np.unique(layers[4])) & set(np.unique(layers[3]))
+    assert inherited, "the count below hands its ids down"
+    used = set().union(*(np.unique(v).tolist() for v in strong.values()))
+    fresh = set(np.unique(layers[4]).tolist()) - set(np.unique(layers[3]).tolist())
+    assert fresh and min(fresh) > max(used)  # never an id of another lineage
+    # below the first consistent count: aligned to the first consistent count above
+    first = align_layers({2: labels[2], 3: labels[3]}, {2: False, 3: True})
+    np.testing.assert_array_equal(first[3], align_labels({3: labels[3]})[3])
+    assert set(np.unique(first[2])) <= set(np.unique(first[3])) | {max(np.unique(first[3])) + 1}
+    # without a consistent count it is align_labels of every count
+    none = align_layers(labels, dict.fromkeys(labels, False))
+    for k, ids in align_labels(labels).items():
+        np.testing.assert_array_equal(none[k], ids)

@@ -16,6 +16,12 @@ FIGURES = {
     "plot_parameter_sweep.py": ["parameter_sweep_beta.png"],
     "plot_custom_scorer.py": ["custom_scorer_ari_vs_ecs.png"],
     "plot_dask.py": ["dask_vs_serial.png"],
+    "plot_choosing_k.py": [
+        "choosing_k_ic.png",
+        "choosing_k_tree.png",
+        "choosing_k_stability.png",
+        "choosing_k_umap.png",
+    ],
     "plot_pbmc_quickstart.py": ["pbmc_ic.png", "pbmc_umap.png", "pbmc_ari.png", "pbmc_stability.png"],
 }
 

@@ -1,6 +1,8 @@
 """scice: which clusterings of a single-cell graph can you trust.
 
 The inconsistency coefficient (IC) of repeated Leiden clustering, after scICE.
+As in scanpy, ``scice.tl`` runs it on an AnnData, ``scice.pl`` plots the
+results and ``scice.get`` reads them back.
 
 Names are imported on first use (PEP 562), so a worker process that only runs
 Leiden (:mod:`scice._worker`) does not pay for importing scikit-learn, pandas
@@ -32,7 +34,7 @@ _EXPORTS = {
     "scice_clustering": "._api",
     "scICE_clustering": "._api",
 }
-_SUBMODULES = {"strategies", "legacy", "pl", "testing", "cli", "exceptions"}
+_SUBMODULES = {"strategies", "legacy", "tl", "pl", "get", "testing", "cli", "exceptions"}
 
 __all__ = [
     "SCICE",
@@ -40,7 +42,9 @@ __all__ = [
     "ClusterResult",
     "strategies",
     "legacy",
+    "tl",
     "pl",
+    "get",
     "exceptions",
     "to_legacy_dict",
     "from_legacy_dict",
@@ -70,7 +74,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import exceptions, legacy, pl, strategies
+    from . import exceptions, get, legacy, pl, strategies, tl
     from ._api import get_robust_labels, scICE_clustering, scice_clustering
     from ._estimator import SCICE
     from ._results import ClusterResult, SCICEResults

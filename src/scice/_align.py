@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["align_labels", "label_flows"]
+__all__ = ["align_labels", "align_layers", "label_flows"]
 
 FLOW_COLUMNS = ["k_prev", "k", "parent", "child", "n_cells", "fraction_of_child", "fraction_of_parent"]
 
@@ -164,6 +164,44 @@ def align_labels(labels_by_k: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]
         aligned[k] = ids
         previous = ids
     return aligned
+
+
+def align_layers(labels_by_k: Mapping[int, np.ndarray], consistent: Mapping[int, bool]) -> dict[int, np.ndarray]:
+    """Aligned ids for every count, where the consistent counts keep the ids of :func:`align_labels` among themselves.
+
+    The consistent counts are aligned to one another alone (so their ids are
+    those of the ``<key>_k<k>`` columns of :func:`scice.tl.scice` and of
+    :func:`scice.get_robust_labels`). Every other count is then aligned to the
+    closest count below it that already has ids (or, below the first consistent
+    count, to the closest consistent count above it), and its new clusters get
+    ids above every id in use, so an id never names two lineages.
+
+    Parameters
+    ----------
+    labels_by_k : mapping of int to array of int
+        Count -> one label per cell.
+    consistent : mapping of int to bool
+        Count -> whether it is consistent; a count missing here is not.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Count -> aligned int64 labels, in increasing order of count. Without a
+        consistent count this is :func:`align_labels` of every count.
+    """
+    labelings = _check_labelings(labels_by_k)
+    strong = [k for k in labelings if consistent.get(k, False)]
+    if not strong:
+        return align_labels(labelings)
+    ids = align_labels({k: labelings[k] for k in strong})
+    next_id = int(max(int(v.max(initial=-1)) for v in ids.values())) + 1
+    for k in labelings:
+        if k in ids:
+            continue
+        below = [j for j in ids if j < k]
+        reference = ids[max(below)] if below else ids[min(j for j in strong if j > k)]
+        ids[k], next_id = _child_ids(reference, labelings[k], next_id)
+    return {k: ids[k] for k in labelings}
 
 
 def label_flows(aligned: Mapping[int, np.ndarray]) -> pd.DataFrame:

@@ -14,19 +14,13 @@ import pandas as pd
 
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._estimator import SCICE
+from ._labels import consistent_labels, isolated_cells, label_categorical
 from ._params import LEGACY_PARAMS, PARAMS, doc_params, estimator_params
 from ._results import SCICEResults
 from .legacy import write_uns
 from .strategies import LayoutInfo, ProcessLayout
 
 __all__ = ["get_robust_labels", "scice_clustering", "scICE_clustering"]
-
-
-def _label_categorical(labels: np.ndarray) -> pd.Categorical:
-    """Labels as a categorical of strings ("0", "1", ...), categories in numeric order (as scanpy's leiden)."""
-    labels = np.asarray(labels, dtype=np.int64)
-    codes = np.unique(labels)
-    return pd.Categorical.from_codes(np.searchsorted(codes, labels), categories=[str(c) for c in codes.tolist()])
 
 
 def get_robust_labels(
@@ -38,7 +32,12 @@ def get_robust_labels(
     """Cluster labels of every consistent cluster count.
 
     A cluster count is consistent (robust) when its IC is below ``threshold``.
-    Its labels are the representative labeling ``best_labels``.
+    Its labels are the representative labeling ``best_labels``, with ids
+    aligned across the consistent counts (:func:`~scice._align.align_labels`):
+    a cluster keeps the id of the cluster at the previous consistent count that
+    holds most of its cells (the largest child keeps its parent's id, the other
+    children get new ids), so an id, and its colour in ``sc.pl.umap``, keeps
+    its meaning from one count to the next.
 
     Parameters
     ----------
@@ -61,7 +60,8 @@ def get_robust_labels(
     -------
     pandas.DataFrame or AnnData
         Cells x ``scICE_k_<k>`` categorical columns (categories ``"0"``, ``"1"``,
-        ... in numeric order, 0 the largest cluster), indexed by cell name, plus a
+        ... in numeric order; at the smallest consistent count 0 is the largest
+        cluster, and ids are aligned from there on), indexed by cell name, plus a
         boolean ``scICE_isolated`` column when some cells have no edge in the graph
         (Leiden cannot place them: they sit in the largest cluster); or the
         AnnData when ``return_adata=True``. With no consistent count a warning is
@@ -108,8 +108,8 @@ def get_robust_labels(
             "results[k].best_labels directly."
         )
     chosen = [c for c in results.clusters if c.ic < threshold]
-    columns = {f"scICE_k_{c.n_cluster}": _label_categorical(c.best_labels) for c in chosen}
-    isolated = _isolated_cells(results)
+    columns = {f"scICE_k_{k}": label_categorical(v) for k, v in consistent_labels(results, threshold).items()}
+    isolated = isolated_cells(results)
     if chosen and isolated.any():
         columns[ISOLATED_COLUMN] = isolated
     if not chosen:
@@ -132,13 +132,6 @@ def get_robust_labels(
 
 #: Column of :func:`get_robust_labels` marking cells without edges (their labels are the merge's guess).
 ISOLATED_COLUMN = "scICE_isolated"
-
-
-def _isolated_cells(results: Any) -> np.ndarray:
-    """Cells whose per-cell consistency is NaN in every result: the graph gives them no edge."""
-    if not results.clusters:
-        return np.zeros(0, dtype=bool)
-    return np.all([np.isnan(c.mei) for c in results.clusters], axis=0)
 
 
 class _CappedProcessLayout(ProcessLayout):

@@ -17,7 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["LEGACY_NAMES", "LEGACY_PARAMS", "PARAMS", "ParamDoc", "doc_params", "estimator_params"]
+__all__ = [
+    "FRONT_PARAMS",
+    "LEGACY_NAMES",
+    "LEGACY_PARAMS",
+    "PARAMS",
+    "ParamDoc",
+    "doc_params",
+    "estimator_params",
+]
 
 _T = TypeVar("_T")
 
@@ -205,6 +213,43 @@ PARAMS: dict[str, ParamDoc] = {
 
 #: The same descriptions under their legacy names (``seed``, ``n_workers``, ``objective``).
 LEGACY_PARAMS: dict[str, ParamDoc] = {old: PARAMS[new] for old, new in LEGACY_NAMES.items()}
+
+
+#: Parameters shared by the scanpy-style namespaces ``scice.tl``, ``scice.pl`` and ``scice.get``.
+FRONT_PARAMS: dict[str, ParamDoc] = {
+    "key": _doc(
+        "str",
+        """
+        Key of the results in ``adata.uns`` (the ``key_added`` of
+        :func:`scice.tl.scice`).
+        """,
+    ),
+    "threshold": _doc(
+        "float",
+        """
+        Counts with IC strictly below it are consistent. ``None``: the
+        ``ic_threshold`` the results were computed with (1.005 by default).
+        """,
+    ),
+    "ax": _doc("matplotlib.axes.Axes", "Axes to draw into; a new figure is created by default."),
+    "show": _doc(
+        "bool",
+        """
+        Show the figure (``plt.show()``) and return ``None``. ``None``: scanpy's
+        ``sc.settings.autoshow`` when scanpy is installed, else ``True``.
+        """,
+    ),
+    "save": _doc(
+        "bool, str or path-like",
+        """
+        Save the figure, as scanpy does: ``True`` writes ``scice_<plot>.png``
+        and a string is appended to that name (``save="_pbmc.pdf"`` writes
+        ``scice_<plot>_pbmc.pdf``), both into scanpy's ``sc.settings.figdir``
+        (``./figures`` without scanpy); a :class:`pathlib.Path` is written as it is.
+        """,
+    ),
+    "return_fig": _doc("bool", "Return the :class:`~matplotlib.figure.Figure` (and do not show it)."),
+}
 
 
 def estimator_params(params: Mapping[str, Any]) -> dict[str, Any]:

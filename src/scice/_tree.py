@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._align import align_labels, label_flows
+from ._align import align_layers, label_flows
 
 __all__ = ["MIN_EDGE_FRACTION", "draw_tree", "tree_inputs"]
 
@@ -69,15 +69,17 @@ def tree_inputs(results: Any, threshold: float = 1.005) -> dict[str, dict[int, A
     Returns
     -------
     dict
-        ``aligned_labels`` (:func:`~scice._align.align_labels` of every count's
-        ``best_labels``), ``mei``, ``ic`` and ``consistent``, each keyed by count.
+        ``aligned_labels`` (:func:`~scice._align.align_layers` of every count's
+        ``best_labels``: the consistent counts carry the ids of the label
+        columns), ``mei``, ``ic`` and ``consistent``, each keyed by count.
     """
     clusters = list(results.clusters)
+    consistent = {c.n_cluster: bool(c.ic < threshold) for c in clusters}
     return {
-        "aligned_labels": align_labels({c.n_cluster: c.best_labels for c in clusters}),
+        "aligned_labels": align_layers({c.n_cluster: c.best_labels for c in clusters}, consistent),
         "mei": {c.n_cluster: np.asarray(c.mei, dtype=float) for c in clusters},
         "ic": {c.n_cluster: float(c.ic) for c in clusters},
-        "consistent": {c.n_cluster: bool(c.ic < threshold) for c in clusters},
+        "consistent": consistent,
     }
 
 

@@ -1,0 +1,36 @@
+"""Cluster labels of results as AnnData columns: aligned ids, string categories, isolated cells.
+
+:func:`scice.get_robust_labels`, :func:`scice.tl.scice`, :func:`scice.get.labels`
+and the plots all read labels through here, so the ids of a count are the
+same wherever they are shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._align import align_labels
+
+__all__ = ["consistent_labels", "isolated_cells", "label_categorical"]
+
+
+def label_categorical(labels: np.ndarray) -> pd.Categorical:
+    """Labels as a categorical of strings ("0", "1", ...), categories in numeric order (as scanpy's leiden)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    codes = np.unique(labels)
+    return pd.Categorical.from_codes(np.searchsorted(codes, labels), categories=[str(c) for c in codes.tolist()])
+
+
+def consistent_labels(results: Any, threshold: float) -> dict[int, np.ndarray]:
+    """Count -> ``best_labels`` with ids aligned across the counts with IC below ``threshold``."""
+    return align_labels({c.n_cluster: c.best_labels for c in results.clusters if c.ic < threshold})
+
+
+def isolated_cells(results: Any) -> np.ndarray:
+    """Cells whose per-cell consistency is NaN in every result: the graph gives them no edge."""
+    if not results.clusters:
+        return np.zeros(0, dtype=bool)
+    return np.all([np.isnan(c.mei) for c in results.clusters], axis=0)
