@@ -249,7 +249,8 @@ def _warn_isolated(graph: GraphData) -> None:
         warnings.warn(
             f"{n_isolated} of {graph.n_vertices} cells have no edges in the graph (isolated cells): Leiden cannot "
             "place them, so they join the largest cluster in best_labels and their per-cell consistency (mei) "
-            "is NaN; get_robust_labels marks them in its 'scICE_isolated' column.",
+            "is NaN; scice.tl.scice marks them in obs['<key_added>_isolated'], get_robust_labels in its "
+            "'scICE_isolated' column.",
             UserWarning,
             stacklevel=5,
         )
