@@ -23,6 +23,7 @@ _EXPORTS = {
     "SCICE": "._estimator",
     "SCICEResults": "._results",
     "ClusterResult": "._results",
+    "CostEstimate": "._cost",
     "to_legacy_dict": ".legacy",
     "from_legacy_dict": ".legacy",
     "write_uns": ".legacy",
@@ -38,6 +39,7 @@ __all__ = [
     "SCICE",
     "SCICEResults",
     "ClusterResult",
+    "CostEstimate",
     "strategies",
     "legacy",
     "pl",
@@ -71,7 +73,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from . import exceptions, legacy, pl, strategies
-    from ._api import get_robust_labels, scICE_clustering, scice_clustering
+    from ._api import get_robust_labels
+    from ._cost import CostEstimate, scICE_clustering, scice_clustering
     from ._estimator import SCICE
     from ._results import ClusterResult, SCICEResults
     from .legacy import from_legacy_dict, to_legacy_dict, write_uns
