@@ -1,26 +1,31 @@
 """What a fit will cost, before it runs: Leiden calls, seconds and memory.
 
-:func:`estimate_cost` times a few real Leiden calls on the graph (in this
-process, a small fraction of the run) and multiplies them by the method's call
-plan:
+:func:`estimate_cost` runs a *sounding* in this process, a miniature of the fit
+with one or two trials per resolution (a few % of a fit's calls), and
+multiplies the time of its Leiden calls by the method's call plan:
 
-- *search*: ``n_probe_trials`` calls per probe; the probes are the doubling of
-  the upper bound (run here, one trial per resolution, exactly as the searcher
-  doubles) plus :data:`PROBES_PER_TARGET` bisection probes per target;
-- *grid*: per target, one trial set when the grid's first resolution is
-  consistent, all ``n_steps`` otherwise (a fraction :data:`REFINED_FRACTION` of
-  the targets);
-- *refinement* (the published schedule): for each inconsistent target,
-  :data:`CANDIDATE_FRACTION` of the grid refined for :data:`TYPICAL_ROUNDS`
-  rounds of ``n_trials`` calls (at most the rounds ``max_iterations`` allows);
-  the worst case, ``seconds_max``, refines every grid resolution of every target
+- *search*: ``n_probe_trials`` calls per probe; the probes are the upper-bound
+  doubling (the sounding doubles exactly as the searcher does) plus
+  :data:`PROBES_PER_TARGET` bisection probes per target;
+- *grid*: the sounding bisects (one trial per resolution) to a resolution where
+  each target's count appears and runs two grid-style trials there. When they
+  agree the target is taken as consistent: the grid, which starts where the
+  search saw the target, stops at its first resolution (one trial set).
+  Otherwise the whole grid runs (``n_steps`` trial sets), and also when the
+  sounding found no resolution with that count;
+- *refinement* of the targets whose two trials disagreed: the published
+  schedule refines :data:`CANDIDATE_FRACTION` of the grid for
+  :data:`TYPICAL_ROUNDS` rounds (at most the rounds ``max_iterations`` allows)
+  of ``n_trials`` calls of ``refine_iterations``; ``"converge"`` runs
+  :data:`CONVERGE_CANDIDATE_FRACTION` of the grid once, to convergence. The
+  worst case, ``seconds_max``, refines every grid resolution of every target
   until ``max_iterations``.
 
-The constants were calibrated on full fits (``benchmarks/estimate_cost.py``:
-pbmc68k_reduced and the digits kNN graph, range 2..10, and Gaussian-mixture
-graphs); design.md gives the numbers. Work is divided over the workers that
-can run at once (``min(pool workers, cores)``) with a parallel efficiency of
-:data:`PARALLEL_EFFICIENCY`.
+Seconds per call are measured per kind (search-style, grid-style and a
+refinement call continuing grid labels). The work is divided over the worker
+processes that can run at once (``min(pool workers, cores)``) with a parallel
+efficiency of :data:`PARALLEL_EFFICIENCY`. The constants were calibrated on
+full fits (``benchmarks/estimate_cost.py``; docs/design.md gives the data).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from ._context import SearchContext
 from ._leiden import TrialRunner
 from ._memory import format_bytes, local_cores, plan_run_bytes
 from .strategies._base import LayoutInfo
-from .strategies._optimize import GridOptimizer, RefineOptimizer
+from .strategies._optimize import CONVERGE, ConvergeOptimizer, GridOptimizer, RefineOptimizer
 from .strategies._search import BisectionSearcher
 
 if TYPE_CHECKING:
@@ -53,6 +58,9 @@ PROBES_PER_TARGET = 6.0
 CANDIDATE_FRACTION = 0.75
 #: Rounds a refined target runs (pbmc68k_reduced: 23, 4, 1; digits: 2, 19, 14, 41).
 TYPICAL_ROUNDS = 12
+#: Share of the grid that are candidates (median count = the target) of a target
+#: without an IC-1 resolution: ``"converge"`` runs each once (pbmc68k_reduced 0.88, digits 0.88).
+CONVERGE_CANDIDATE_FRACTION = 0.88
 #: Speed-up per extra worker process running at once (dispatch, chunk imbalance).
 PARALLEL_EFFICIENCY = 0.75
 #: Time outside Leiden (scoring, bootstrap, bookkeeping) as a share of Leiden's.
@@ -251,19 +259,28 @@ class _Sounding:
         return ("consistent" if agree and trial_set.median_count == k else "refined"), trial_set
 
 
-def _refine_rounds(plan: FitPlan) -> int:
-    """Refinement rounds the optimizer can run per target (0: it does not refine)."""
+def _refinement(plan: FitPlan) -> tuple[int, float, int]:
+    """How the optimizer refines a target without an IC-1 grid resolution.
+
+    ``(iterations per call, expected candidate rounds per grid resolution, most
+    rounds)``: the published schedule (and unknown optimizers, assumed to cost
+    like it) runs rounds of ``refine_iterations``; ``"converge"`` one call to
+    convergence per candidate; ``"grid"`` nothing.
+    """
     optimizer = plan.strategies.optimizer
+    if isinstance(optimizer, ConvergeOptimizer):
+        return CONVERGE, CONVERGE_CANDIDATE_FRACTION, 1
     if isinstance(optimizer, GridOptimizer) and not isinstance(optimizer, RefineOptimizer):
-        return 0
+        return 0, 0.0, 0
     step = int(getattr(optimizer, "refine_iterations", 2)) or 1
-    return max(0, math.ceil((plan.max_iterations - plan.n_iterations) / step))
+    most = max(0, math.ceil((plan.max_iterations - plan.n_iterations) / step))
+    return step, CANDIDATE_FRACTION * min(TYPICAL_ROUNDS, most), most
 
 
 def _cluster_range_sets(timer: _Timer, plan: FitPlan, graph: GraphData) -> dict[str, float]:
     """Expected probes and trial sets per stage in cluster-range mode, and the worst case."""
     n_steps = int(getattr(plan.strategies.optimizer, "n_steps", 11))
-    max_rounds = _refine_rounds(plan)
+    step, rounds, max_rounds = _refinement(plan)
     sounding = _Sounding(timer, plan, graph)
     n_doubling = sounding.doubling()
     kinds, refine_from = [], None
@@ -275,14 +292,13 @@ def _cluster_range_sets(timer: _Timer, plan: FitPlan, graph: GraphData) -> dict[
         elif trial_set is not None and refine_from is None and k == int(plan.targets.max()):
             refine_from = trial_set
     if refine_from is not None and max_rounds:
-        step = int(getattr(plan.strategies.optimizer, "refine_iterations", 2)) or 1
         seeds = plan.seeds.refine_seeds(1, refine_from.n_trials)
         timer.call("refine", refine_from.gamma, seeds, step, plan.beta, refine_from)
     n_refined = kinds.count("refined")
     return {
         "probes": n_doubling + PROBES_PER_TARGET * len(kinds),
         "grid": kinds.count("consistent") + (n_refined + kinds.count("missing")) * n_steps,
-        "refine": n_refined * CANDIDATE_FRACTION * n_steps * min(TYPICAL_ROUNDS, max_rounds),
+        "refine": n_refined * n_steps * rounds,
         "grid_max": len(kinds) * n_steps,
         "refine_max": len(kinds) * n_steps * max_rounds,
     }
