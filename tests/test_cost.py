@@ -17,6 +17,7 @@ import scice
 import scice._memory as memory_module
 from scice import SCICE, CostEstimate
 from scice._memory import local_cores
+from scice._plan import make_plan
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:n_trials=\d+ gives a coarse IC")
 
@@ -93,15 +94,22 @@ def test_memory_of_1000_workers_counts_each_worker(pbmc):
 
 
 def test_memory_guard_refuses_1000_workers(pbmc, monkeypatch):
-    # a 24 GB machine: 1000 workers of ~48 MiB each do not fit
+    # a 24 GB machine: 1000 workers of ~48 MiB each do not fit. The guard is called
+    # directly (as fit calls it, before any worker starts), so a failing guard
+    # cannot start 1000 processes.
     monkeypatch.setattr(memory_module, "available_memory", lambda: 24 * 10**9)
     est = SCICE(cluster_range=(2, 3), n_trials=2, n_jobs=1000, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the cores warning, tested below
-        with pytest.raises(
-            MemoryError, match=r"1000 worker process\(es\) x .* plus its copy of the graph.*Lower n_jobs"
-        ):
-            est.fit(pbmc)
+        graph, plan = make_plan(est, pbmc)
+    with pytest.raises(MemoryError, match=r"1000 worker process\(es\) x .* plus its copy of the graph.*Lower n_jobs"):
+        memory_module.check_run_memory(graph, plan)
+
+
+def test_fit_runs_the_memory_guard_before_any_worker(pbmc, monkeypatch):
+    monkeypatch.setattr(memory_module, "available_memory", lambda: 10_000)
+    with pytest.raises(MemoryError, match=r"needs about .* 2 worker process\(es\)"):
+        SCICE(cluster_range=(2, 3), n_trials=2, n_jobs=2, random_state=0).fit(pbmc)
 
 
 def test_n_jobs_above_cores_warns_once_naming_them(pbmc):
