@@ -25,6 +25,7 @@ _EXPORTS = {
     "SCICE": "._estimator",
     "SCICEResults": "._results",
     "ClusterResult": "._results",
+    "CostEstimate": "._cost",
     "to_legacy_dict": ".legacy",
     "from_legacy_dict": ".legacy",
     "write_uns": ".legacy",
@@ -40,6 +41,7 @@ __all__ = [
     "SCICE",
     "SCICEResults",
     "ClusterResult",
+    "CostEstimate",
     "strategies",
     "legacy",
     "tl",
@@ -76,6 +78,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from . import exceptions, get, legacy, pl, strategies, tl
     from ._api import get_robust_labels, scICE_clustering, scice_clustering
+    from ._cost import CostEstimate
     from ._estimator import SCICE
     from ._results import ClusterResult, SCICEResults
     from .legacy import from_legacy_dict, to_legacy_dict, write_uns

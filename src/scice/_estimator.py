@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from ._assemble import assemble
 from ._checkpoint import open_checkpoint
+from ._cost import CostEstimate, estimate_cost
 from ._fit import _Progress, log_start, open_runner, run_search, run_tasks
 from ._logging import logger, progress_logging
 from ._memory import check_run_memory
@@ -178,6 +179,41 @@ class SCICE(ClusterMixin, BaseEstimator):
         with progress_logging(bool(self.verbose)):
             return self._fit(X)
 
+    def estimate_cost(self, X: Any) -> CostEstimate:
+        """What :meth:`fit` on ``X`` would cost: Leiden calls, wall time and memory.
+
+        Checks the parameters and the graph exactly as :meth:`fit` does (the same
+        errors), times a few real Leiden calls on the graph in this process (the
+        upper-bound doubling of the search, one trial per resolution, and two
+        optimisation and refinement trials: a small fraction of a fit) and
+        multiplies them by the method's call plan. ``seconds`` is the expected wall
+        time, ``seconds_max`` the worst case of refinement (every candidate refined
+        to ``max_iterations``); how much refinement a graph needs is known only
+        once it runs, so expect the real time within about a factor of 2 of
+        ``seconds``. Nothing is fitted and the estimator is not changed.
+
+        Parameters
+        ----------
+        X : AnnData or scipy.sparse matrix of shape (n_cells, n_cells)
+            The graph :meth:`fit` would get.
+
+        Returns
+        -------
+        CostEstimate
+            Expected ``leiden_calls``, ``seconds``, ``seconds_max``, ``memory_bytes``
+            (this process plus every worker), ``per_worker_bytes`` and the ``layout``
+            assumed; ``print(est.estimate_cost(X))`` shows them.
+
+        Examples
+        --------
+        >>> import scanpy as sc, scice
+        >>> adata = sc.datasets.pbmc68k_reduced()
+        >>> cost = scice.SCICE(cluster_range=(2, 10)).estimate_cost(adata)
+        >>> print(cost)  # doctest: +SKIP
+        """
+        graph, plan = make_plan(self, X)
+        return estimate_cost(graph, plan)
+
     def _fit(self, X: Any) -> SCICE:
         timings = Timings()
         # A failed or interrupted fit must not leave an earlier fit's results behind.
@@ -188,6 +224,8 @@ class SCICE(ClusterMixin, BaseEstimator):
             check_run_memory(graph, plan)
         ckpt = open_checkpoint(graph, plan)
         log_start(graph, plan)
+        if plan.verbose:
+            logger.info("%s", estimate_cost(graph, plan).describe())
         # one progress bar for the whole fit, counted in Leiden calls (search included)
         with _Progress(plan.verbose, ckpt) as progress, open_runner(graph, plan, progress) as runner:
             search, tasks = run_search(plan, runner, ckpt, timings, progress)

@@ -91,6 +91,12 @@ class TrialRequest:
         )
 
 
+def _total_iterations(req: TrialRequest) -> int:
+    """Leiden iterations behind a request's labelings: its own plus its start's; ``-1`` once any ran to convergence."""
+    before = 0 if req.start is None else req.start.n_iterations
+    return -1 if req.n_iterations < 0 or before < 0 else int(req.n_iterations) + before
+
+
 class TrialRunner:
     """Runs seeded Leiden trials on one graph and keeps timing and call counts.
 
@@ -238,7 +244,7 @@ class TrialRunner:
                 gamma=float(req.gamma),
                 labelings=lab,
                 effective_counts=effective_counts(lab, self.config.min_cluster_size),
-                n_iterations=int(req.n_iterations) + (0 if req.start is None else req.start.n_iterations),
+                n_iterations=_total_iterations(req),
                 key=req.key,
             )
             self._remember(trial_set)

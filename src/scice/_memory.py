@@ -10,10 +10,31 @@ if TYPE_CHECKING:
     from ._graph import GraphData
     from ._plan import FitPlan
 
-__all__ = ["available_memory", "check_run_memory", "estimate_run_bytes", "format_bytes"]
+__all__ = [
+    "WORKER_BASELINE_BYTES",
+    "available_memory",
+    "check_run_memory",
+    "estimate_run_bytes",
+    "format_bytes",
+    "local_cores",
+    "plan_run_bytes",
+]
 
-# Bytes per undirected edge across our arrays (int32 x2 + float64) and igraph's copy.
-_EDGE_BYTES = 16 + 48
+#: Bytes per undirected edge: our arrays (int32 x2 + float64) and igraph's copy with its
+#: weight attribute (measured: 60 bytes per edge on a 229,416-edge graph, plus headroom).
+_EDGE_BYTES = 16 + 64
+#: Resident memory of an idle worker process: the interpreter with numpy, igraph and
+#: scice's worker module (measured: VmRSS 47.8 MB of a loky worker started by scice,
+#: after its first call, before it received a graph; 49.5 MB after a chunk on
+#: pbmc68k_reduced).
+WORKER_BASELINE_BYTES = 48 * 2**20
+
+
+def local_cores() -> int:
+    """CPU cores this process may use (its affinity mask and cgroup quota, via ``joblib.cpu_count``)."""
+    import joblib
+
+    return max(1, int(joblib.cpu_count()))
 
 
 def available_memory() -> int | None:
@@ -40,8 +61,9 @@ def estimate_run_bytes(
     the labelings of up to ``n_steps`` trial sets of ``n_trials`` trials plus two
     being refined (int32 while Leiden runs, 4 bytes per label); on top of that its
     trial-set cache (at most 256 MiB) and the final results. Each of the
-    ``n_workers`` worker processes holds the graph (our arrays and igraph's) and
-    one chunk of trials with its starting labels.
+    ``n_workers`` worker processes (none when ``n_workers <= 1``: everything runs
+    here) holds :data:`WORKER_BASELINE_BYTES` of its own, the graph (our arrays
+    and igraph's) and one chunk of trials with its starting labels.
 
     Returns
     -------
@@ -52,7 +74,7 @@ def estimate_run_bytes(
     trial_set = n_trials * n_cells * 4
     parent = graph + max(1, n_tasks) * (n_steps + 2) * trial_set + min(n_steps * trial_set, 256 * 2**20)
     workers = max(1, n_workers)
-    per_worker = graph + 2 * trial_set // workers if workers > 1 else 0
+    per_worker = WORKER_BASELINE_BYTES + graph + 2 * trial_set // workers if workers > 1 else 0
     total = parent + workers * per_worker
     return {"per_worker": int(per_worker), "parent": int(parent), "total": int(total)}
 
@@ -66,6 +88,15 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def plan_run_bytes(graph: GraphData, plan: FitPlan) -> dict[str, int]:
+    """:func:`estimate_run_bytes` for a fit of ``plan`` on ``graph`` (its grid size and parallel layout)."""
+    n_steps = int(getattr(plan.strategies.optimizer, "n_steps", 11))
+    info = plan.layout_info
+    return estimate_run_bytes(
+        graph.n_vertices, graph.n_edges, plan.n_trials, n_steps, info.pool_workers, info.outer_workers
+    )
+
+
 def check_run_memory(graph: GraphData, plan: FitPlan) -> None:
     """Refuse a run that needs more memory than is available; warn above half of it.
 
@@ -77,12 +108,15 @@ def check_run_memory(graph: GraphData, plan: FitPlan) -> None:
     n_steps = int(getattr(plan.strategies.optimizer, "n_steps", 11))
     info = plan.layout_info
     workers = info.pool_workers
-    need = estimate_run_bytes(graph.n_vertices, graph.n_edges, plan.n_trials, n_steps, workers, info.outer_workers)
+    need = plan_run_bytes(graph, plan)
     have = available_memory()
     if have is None:
         return
     on_workers = (
-        f" + {workers} worker(s) x {format_bytes(need['per_worker'])} (each holds the graph)" if workers > 1 else ""
+        f" + {workers} worker process(es) x {format_bytes(need['per_worker'])} (each "
+        f"{format_bytes(WORKER_BASELINE_BYTES)} of its own plus its copy of the graph)"
+        if workers > 1
+        else ""
     )
     detail = (
         f"about {format_bytes(need['total'])} (this process {format_bytes(need['parent'])}: the graph plus, "

@@ -162,7 +162,14 @@ PARAMS: dict[str, ParamDoc] = {
     ),
     "resolution_tolerance": _doc("float", "Absolute resolution tolerance of the search (cluster-range mode)."),
     "searcher": _doc("str or Searcher", "Search strategy (cluster-range mode)."),
-    "optimizer": _doc("str or Optimizer", "Per-target optimisation strategy."),
+    "optimizer": _doc(
+        "str or Optimizer",
+        """
+        Per-target optimisation strategy: ``"refine"`` (the published refinement
+        schedule), ``"converge"`` (each candidate's trials run once to
+        convergence) or ``"grid"`` (no refinement).
+        """,
+    ),
     "scorer": _doc("str or ICScorer", "Similarity behind the IC."),
     "layout": _doc(
         "str or ParallelLayout",
@@ -172,7 +179,8 @@ PARAMS: dict[str, ParamDoc] = {
         "int",
         """
         Worker processes running Leiden (``-1``: all cores); results do not depend
-        on it. The method's logic stays in this process.
+        on it. The method's logic stays in this process. More than the cores of
+        this machine (with a local backend) gives a warning.
         """,
     ),
     "random_state": _doc(

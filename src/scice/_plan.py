@@ -23,6 +23,7 @@ from . import _validation as V
 from ._context import RunSeeds
 from ._graph import GraphData, graph_from_input, weight_scale
 from ._leiden import LeidenConfig
+from ._memory import WORKER_BASELINE_BYTES, format_bytes, local_cores
 from .strategies import LAYOUTS, OPTIMIZERS, SCORERS, SEARCHERS
 from .strategies._base import ICScorer, LayoutInfo, Optimizer, ParallelLayout, Searcher
 
@@ -181,6 +182,7 @@ def make_plan(estimator: SCICE, X: Any) -> tuple[GraphData, FitPlan]:
     seeds = RunSeeds.draw(V.random_state_rng(estimator.random_state), params.n_trials)
     n_tasks = len(targets) if targets is not None else len(resolutions)
     layout_info = strategies.layout.resolve(params.n_jobs, n_tasks, graph.n_vertices, graph.n_edges)
+    _warn_cores(layout_info)
     plan = FitPlan(
         **{f.name: getattr(params, f.name) for f in fields(MethodParams)},
         graph_key=estimator.graph_key,
@@ -251,6 +253,28 @@ def _warn_isolated(graph: GraphData) -> None:
             "place them, so they join the largest cluster in best_labels and their per-cell consistency (mei) "
             "is NaN; scice.tl.scice marks them in obs['<key_added>_isolated'], get_robust_labels in its "
             "'scICE_isolated' column.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+#: Backends whose workers are processes (or threads) of this machine.
+_LOCAL_BACKENDS = ("loky", "multiprocessing", "threading")
+
+
+def _warn_cores(info: LayoutInfo) -> None:
+    """Warn when more local worker processes would start than this process has cores.
+
+    Only for backends that run on this machine; a dask or ray cluster's workers
+    have cores of their own.
+    """
+    cores = local_cores()
+    if info.pool_workers > cores and info.backend in _LOCAL_BACKENDS:
+        warnings.warn(
+            f"n_jobs={info.n_workers} is more than the {cores} CPU core(s) this process may use "
+            f"(os.sched_getaffinity and the CPU quota, as joblib.cpu_count() counts them): the extra worker "
+            f"processes share those cores, so the fit is no faster, and each costs memory (about "
+            f"{format_bytes(WORKER_BASELINE_BYTES)} plus its copy of the graph). Use n_jobs={cores} or n_jobs=-1.",
             UserWarning,
             stacklevel=5,
         )

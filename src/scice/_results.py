@@ -79,7 +79,8 @@ class ClusterResult:
         Per-cell consistency in [0, 1]: the p_a p_b-weighted mean element-centric
         similarity over pairs of distinct unique partitions.
     n_iter
-        Leiden iterations behind the final labelings (initial + refinement).
+        Leiden iterations behind the final labelings (initial + refinement);
+        ``-1`` when they ran to convergence (``optimizer="converge"``).
     source_target_cluster
         The requested target that produced this result (cluster-range mode), or
         ``-1`` in manual resolution mode.

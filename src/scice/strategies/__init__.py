@@ -15,14 +15,14 @@ from ._base import (
     SearchOutcome,
     Task,
 )
-from ._optimize import GridOptimizer, RefineOptimizer, resolution_grid
+from ._optimize import ConvergeOptimizer, GridOptimizer, RefineOptimizer, resolution_grid
 from ._parallel import ProcessLayout, SerialLayout
 from ._score import ECSScorer
 from ._search import BisectionSearcher, FixedResolutions
 
 #: Built-in strategies selectable by name.
 SEARCHERS = {"bisection": BisectionSearcher, "fixed": FixedResolutions}
-OPTIMIZERS = {"refine": RefineOptimizer, "grid": GridOptimizer}
+OPTIMIZERS = {"refine": RefineOptimizer, "grid": GridOptimizer, "converge": ConvergeOptimizer}
 SCORERS = {"ecs": ECSScorer}
 LAYOUTS = {"serial": SerialLayout, "processes": ProcessLayout}
 
@@ -39,6 +39,7 @@ __all__ = [
     "FixedResolutions",
     "RefineOptimizer",
     "GridOptimizer",
+    "ConvergeOptimizer",
     "resolution_grid",
     "ECSScorer",
     "SerialLayout",

@@ -14,7 +14,7 @@ from ._base import OptimizeOutcome, Optimizer, Task
 if TYPE_CHECKING:  # pragma: no cover
     from .._leiden import TrialSet
 
-__all__ = ["RefineOptimizer", "GridOptimizer", "resolution_grid", "center_out", "grid_order"]
+__all__ = ["RefineOptimizer", "GridOptimizer", "ConvergeOptimizer", "resolution_grid", "center_out", "grid_order"]
 
 
 def resolution_grid(lower: float, upper: float, n_steps: int, objective_function: str) -> np.ndarray:
@@ -292,3 +292,63 @@ class RefineOptimizer(GridOptimizer):
             trial_set = next(refined) if m else c.trial_set
             c.record(trial_set, context.score(trial_set).ic)
         return moving
+
+
+# ---------------------------------------------------------------------------
+# Refinement to convergence
+# ---------------------------------------------------------------------------
+#: ``n_iterations`` that asks igraph's Leiden to iterate until the partition stops changing.
+CONVERGE = -1
+
+
+class ConvergeOptimizer(GridOptimizer):
+    """The published grid, then one refinement to convergence instead of rounds.
+
+    The grid is the published one (:class:`RefineOptimizer`'s): resolutions whose
+    median effective count equals the target are the candidates, and one with
+    IC exactly 1 is taken at once. Otherwise every candidate's trials continue
+    from their own grid labels until Leiden converges (igraph's
+    ``n_iterations=-1``: it iterates until an iteration changes nothing), each
+    trial with its own seed (the seeds of refinement round 1, so the result is
+    the same for every ``n_jobs`` and backend), and the candidate with the lowest
+    IC wins (ties to the lower resolution). Its ``n_iter`` is ``-1``, "to
+    convergence", since igraph does not report how many iterations it ran.
+
+    One Leiden call per trial and candidate replaces the up to 70 rounds of the
+    published schedule, so inconsistent counts cost far fewer calls; the ICs of
+    converged trials can differ from those the published schedule reports for
+    the same counts (its IC after a fixed number of iterations). On a digits
+    kNN graph (range 2..10) its consistent counts were 2-4 against 2-5 and 10
+    for the published schedule (on a 10,000-cell Gaussian-mixture graph 2, 3, 9
+    against 2, 3, 8, 9), so it screens; it does not replace the default.
+    ``optimization_diagnostics`` has one row per candidate (stage
+    ``"converge"``); the chosen row's ``stop`` is ``"converged"`` or
+    ``"grid IC 1"``.
+
+    Parameters
+    ----------
+    n_steps : int, default=11
+        Grid size over the interval.
+    """
+
+    def optimize(self, task: Task, context) -> OptimizeOutcome:
+        if task.target is None:
+            return self.evaluate_fixed(task, context)
+        rows: list = []
+        candidates, perfect = self._grid_candidates(task, context, rows)
+        if not candidates:
+            for row in rows:
+                row["stop"] = ""
+            return self._no_candidate(task, rows)
+        if perfect is not None:
+            return _chosen_outcome(task, context, perfect, rows, stop="grid IC 1")
+        return _chosen_outcome(task, context, self.select(candidates, context, task, rows), rows, stop="converged")
+
+    def select(self, candidates: list, context, task: Task, rows: list):
+        """Run every candidate's trials to convergence; the lowest IC wins, ties to the lower resolution."""
+        ordered = sorted(candidates, key=lambda c: c.gamma)
+        converged = context.refine_all(ordered, 1, CONVERGE)
+        ics = [context.score(c).ic for c in converged]
+        for c in converged:
+            rows.append(_row(task, c, context.score(c), "converge", 1, True))
+        return converged[int(np.argmin(ics))]
