@@ -1332,3 +1332,55 @@ def test_checkpoint_resumes_an_interrupted_run(source_file, tmp_path, monkeypatc
     full = ad.read_h5ad(plain).uns["scICE"]["timings"]
     assert int(resumed["n_tasks_resumed"]) == 1 and int(resumed["search_resumed"]) == 1
     assert int(resumed["n_leiden_calls"]) < int(full["n_leiden_calls"])
+
+
+# ----------------------------------------------------------------------------
+# --dry-run and the memory guard in command-line words
+# ----------------------------------------------------------------------------
+def test_dry_run_prints_the_estimate_and_writes_nothing(data_file, monkeypatch, capsys):
+    monkeypatch.setattr(scice.SCICE, "fit", _fail_fit(AssertionError("a dry run must not fit")))
+    before = _sha256(data_file)
+    assert main(["run", str(data_file), "--cluster-range", "2", "4", *FAST, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"scice cost estimate: {N_CELLS} cells"), out
+    assert "Leiden calls: about" in out and "wall time: about" in out and "memory: about" in out
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_dry_run_says_when_the_run_would_be_refused(data_file, capsys):
+    before = _sha256(data_file)
+    code, err = _run_error(
+        capsys, ["run", str(data_file), "--targets", "4", *FAST, "--n-workers", "100000", "--dry-run"]
+    )
+    assert code == 1
+    _assert_one_line_error(err, "would be refused", "--n-workers")
+    assert "--n-workers 100000 is more than the" in err  # the cores warning, in option words
+    assert "n_jobs" not in err
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_memory_refusal_is_one_line_in_option_words(data_file, capsys):
+    """The fit's memory guard refuses before any worker starts; the CLI says so in one line."""
+    before = _sha256(data_file)
+    code, err = _run_error(capsys, ["run", str(data_file), "--targets", "4", *FAST, "--n-workers", "100000"])
+    assert code == 1
+    _assert_one_line_error(err, "needs about", "Lower --n-workers", "nothing was written")
+    assert "check_memory" not in err and "n_jobs" not in err
+    assert _sha256(data_file) == before
+    assert sorted(p.name for p in data_file.parent.iterdir()) == [data_file.name]
+
+
+def test_estimator_messages_in_option_words():
+    from scice.cli._options import in_option_words
+
+    assert in_option_words("Use n_jobs=2 or n_jobs=-1.") == "Use --n-workers 2 or --n-workers -1."
+    assert (
+        in_option_words("n_trials=5 gives a coarse IC (n_trials >= 10).")
+        == "--n-trials 5 gives a coarse IC (--n-trials >= 10)."
+    )
+    assert in_option_words(
+        "Lower n_jobs, n_trials or optimizer__n_steps, or free memory; check_memory=False skips this check."
+    ) == ("Lower --n-workers, --n-trials, or free memory.")
+    assert in_option_words("random_state=3 and min_cluster_size") == "--seed 3 and --min-cluster-size"

@@ -323,6 +323,16 @@ def make_light(
     return LightInfo(n_obs=n_obs, n_vars_total=n_total, n_vars_kept=keep, dropped=dropped)
 
 
+def read_graph(path: str | os.PathLike, key: str) -> Any:
+    """Read the sparse matrix ``obsp[key]`` of an ``.h5ad`` file without reading anything else.
+
+    The caller has checked that ``key`` is in ``obsp`` (:func:`inspect_h5ad`).
+    """
+    read_elem, _ = _io()
+    with open_h5ad(path) as f:
+        return read_elem(f["obsp"][key])
+
+
 # ----------------------------------------------------------------------------
 # uns entries
 # ----------------------------------------------------------------------------

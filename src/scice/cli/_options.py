@@ -162,3 +162,20 @@ def add_method_options(group: Any, options: tuple[MethodOption, ...]) -> None:
 def method_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The values of every method option, by destination (legacy names such as ``seed``)."""
     return {option.dest: getattr(args, option.dest) for group in METHOD_OPTIONS.values() for option in group}
+
+
+def in_option_words(text: str) -> str:
+    """A message of the estimator in command-line words: ``n_jobs=4`` -> ``--n-workers 4``.
+
+    Every estimator parameter with a ``scice run`` option is renamed, with its
+    value if one follows ``=``; the advice to set parameters without an option
+    (``check_memory=False``, ``optimizer__n_steps``) is dropped.
+    """
+    import re
+
+    text = text.replace("; check_memory=False skips this check", "").replace(" or optimizer__n_steps", "")
+    flags = {option.param: option.flag for group in METHOD_OPTIONS.values() for option in group}
+    names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+    # a name, then optionally "=value" up to a space, , ; : ) or a sentence's full stop
+    pattern = re.compile(rf"\b({names})\b(=(\S+?))?(?=[\s,;:)]|\.(\s|$)|$)")
+    return pattern.sub(lambda m: flags[m.group(1)] + (f" {m.group(3)}" if m.group(3) else ""), text)

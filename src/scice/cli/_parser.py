@@ -211,6 +211,12 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
         "the same command with the same folder resumes an interrupted run and gives the same results",
     )
     run_env.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the options and the files, print the cost estimate (Leiden calls, wall time, memory; "
+        "from a few real Leiden calls on the graph) and stop without writing anything",
+    )
+    run_env.add_argument(
         "-q",
         "--quiet",
         action="store_true",

@@ -8,6 +8,8 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from .._memory import format_bytes
 from ..exceptions import InputFileError
 from ._common import EXIT_OK, EXIT_USAGE, PROG, CLIError, Reporter, check_output_is_a_file, keys_text
 from ._deliver import deliver
-from ._options import method_arguments
+from ._options import in_option_words, method_arguments
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -24,6 +26,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     input_path = Path(args.input)
     info, est, mode_text = _prepare(args, input_path)
+    if args.dry_run:
+        print(_estimate_cost(args, input_path, est))
+        return EXIT_OK
     results, where = _work(args, input_path, info, est, mode_text, say)
     _print_summary(args, results, where, t_start)
     return EXIT_OK
@@ -238,6 +243,28 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _estimate_cost(args: argparse.Namespace, input_path: Path, est: Any) -> Any:
+    """``--dry-run``: the estimator's cost estimate on the graph of INPUT (read alone, nothing written)."""
+    from .._h5io import read_graph
+    from .._memory import available_memory
+
+    graph = read_graph(input_path, args.graph_key)
+    try:
+        with relayed_warnings():
+            cost = est.estimate_cost(graph)
+    except (ValueError, TypeError) as err:
+        raise CLIError(f"the graph obsp[{args.graph_key!r}] of {args.input!r} cannot be used: {err}") from None
+    have = available_memory()
+    if have is not None and cost.memory_bytes > have:
+        print(cost)
+        raise CLIError(
+            f"this run would be refused: it needs about {format_bytes(cost.memory_bytes)} of memory and "
+            f"{format_bytes(have)} is available; lower --n-workers (each worker holds a copy of the graph) "
+            "or --n-trials."
+        )
+    return cost
+
+
 # ----------------------------------------------------------------------------
 # the work
 # ----------------------------------------------------------------------------
@@ -285,12 +312,27 @@ def _fit_light_copy(args: argparse.Namespace, light_path: Path, est: Any, mode_t
         f"{args.n_bootstrap} bootstraps, seed {args.seed}, {args.n_workers} worker(s)"
     )
     # verbose=not --quiet: the estimator logs its progress to stderr
-    with warnings.catch_warnings(record=True) as caught:
-        est.fit(adata)  # the active warning filters still apply; recorded warnings are relayed below
-    for w in caught:  # one line each, without the source line of the warning
-        kind = "" if issubclass(w.category, UserWarning) else f"{w.category.__name__}: "
-        print(f"{PROG}: warning: {kind}{w.message}", file=sys.stderr)
+    with relayed_warnings():
+        try:
+            est.fit(adata)
+        except MemoryError as err:  # the memory guard refused the run before any Leiden call
+            text = in_option_words(str(err)).rstrip(".")
+            raise CLIError(f"{text[:1].lower()}{text[1:]}; nothing was written.") from None
     return est.results_
+
+
+@contextmanager
+def relayed_warnings() -> Iterator[None]:
+    """Print each warning at once as one ``scice: warning: ...`` line in option words (above a progress bar)."""
+    from tqdm import tqdm
+
+    def show(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
+        kind = "" if issubclass(category, UserWarning) else f"{category.__name__}: "
+        tqdm.write(f"{PROG}: warning: {kind}{in_option_words(str(message))}", file=sys.stderr)
+
+    with warnings.catch_warnings():  # restores showwarning afterwards; the active filters still apply
+        warnings.showwarning = show
+        yield
 
 
 # ----------------------------------------------------------------------------
