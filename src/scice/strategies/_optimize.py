@@ -116,15 +116,25 @@ class GridOptimizer(Optimizer):
         ics = [context.score(c).ic for c in candidates]
         return candidates[int(np.argmin(ics))]
 
+    #: Whether the diagnostics get a ``stop`` column naming the rule that chose each target.
+    _records_stop = False
+
+    def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
+        """The chosen trial set when no grid candidate has IC 1, and the rule that chose it."""
+        return self.select(candidates, context, task, rows), ""
+
     def optimize(self, task: Task, context) -> OptimizeOutcome:
         if task.target is None:
             return self.evaluate_fixed(task, context)
         rows: list = []
         candidates, perfect = self._grid_candidates(task, context, rows)
         if not candidates:
+            if self._records_stop:
+                for row in rows:
+                    row["stop"] = ""
             return self._no_candidate(task, rows)
-        chosen = perfect if perfect is not None else self.select(candidates, context, task, rows)
-        return _chosen_outcome(task, context, chosen, rows)
+        chosen, stop = (perfect, "grid IC 1") if perfect is not None else self.choose(candidates, context, task, rows)
+        return _chosen_outcome(task, context, chosen, rows, **({"stop": stop} if self._records_stop else {}))
 
 
 # ---------------------------------------------------------------------------
@@ -238,19 +248,10 @@ class RefineOptimizer(GridOptimizer):
         self.n_steps = n_steps
         self.refine_iterations = refine_iterations
 
-    def optimize(self, task: Task, context) -> OptimizeOutcome:
-        if task.target is None:
-            return self.evaluate_fixed(task, context)
-        rows: list = []
-        candidates, perfect = self._grid_candidates(task, context, rows)
-        if not candidates:
-            for row in rows:
-                row["stop"] = ""
-            return self._no_candidate(task, rows)
-        if perfect is not None:
-            return _chosen_outcome(task, context, perfect, rows, stop="grid IC 1")
-        chosen, stop = self.refine(candidates, context, task, rows)
-        return _chosen_outcome(task, context, chosen, rows, stop=stop)
+    _records_stop = True
+
+    def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
+        return self.refine(candidates, context, task, rows)
 
     def select(self, candidates: list, context, task: Task, rows: list):
         """Refine the candidates and return the chosen trial set (see :meth:`refine`)."""
@@ -331,18 +332,10 @@ class ConvergeOptimizer(GridOptimizer):
         Grid size over the interval.
     """
 
-    def optimize(self, task: Task, context) -> OptimizeOutcome:
-        if task.target is None:
-            return self.evaluate_fixed(task, context)
-        rows: list = []
-        candidates, perfect = self._grid_candidates(task, context, rows)
-        if not candidates:
-            for row in rows:
-                row["stop"] = ""
-            return self._no_candidate(task, rows)
-        if perfect is not None:
-            return _chosen_outcome(task, context, perfect, rows, stop="grid IC 1")
-        return _chosen_outcome(task, context, self.select(candidates, context, task, rows), rows, stop="converged")
+    _records_stop = True
+
+    def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
+        return self.select(candidates, context, task, rows), "converged"
 
     def select(self, candidates: list, context, task: Task, rows: list):
         """Run every candidate's trials to convergence; the lowest IC wins, ties to the lower resolution."""
