@@ -69,7 +69,11 @@ def main() -> None:
     parser.add_argument("--n-bootstrap", type=int, default=100)
     parser.add_argument("--n-steps", type=int, default=11, help="optimizer grid size (optimizer__n_steps)")
     parser.add_argument("--max-iterations", type=int, default=150, help="refinement rounds per target, at most")
+    parser.add_argument("--optimizer", default="refine", help='"refine" (published) or "converge"')
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--estimate", action="store_true", help="print SCICE.estimate_cost before the fit and compare it with the fit"
+    )
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--graph-cache", metavar="DIR", help="save the built graph here and reuse it on later runs")
@@ -90,10 +94,18 @@ def main() -> None:
         n_bootstrap=args.n_bootstrap,
         n_jobs=args.n_jobs,
         max_iterations=args.max_iterations,
+        optimizer=args.optimizer,
         random_state=args.random_state,
         verbose=args.verbose,
     )
-    est.set_params(optimizer__n_steps=args.n_steps)
+    if args.n_steps != 11:
+        est.set_params(optimizer__n_steps=args.n_steps)
+    cost = None
+    if args.estimate:
+        t0 = time.perf_counter()
+        cost = est.estimate_cost(adata)
+        t_estimate = time.perf_counter() - t0
+        print(cost, flush=True)
     t0 = time.perf_counter()
     est.fit(adata)
     wall = time.perf_counter() - t0
@@ -106,13 +118,22 @@ def main() -> None:
         f"{int(t['n_leiden_calls'])} calls | search {t.get('search_seconds', 0):.1f} s | "
         f"scoring {t['scoring_seconds']:.2f} s | "
         f"outside Leiden {share} | "
-        f"probes {int(t.get('n_probes', 0))}"
+        f"probes {int(t.get('n_probes', 0))} | graph sent {int(t.get('n_graph_sends', 0))} time(s) "
+        f"in {int(t.get('n_chunks', 0))} chunks"
     )
     print(
         f"peak RSS: parent {own:.0f} MB, child processes (workers, loky resource tracker) "
         f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MB (largest first)"
     )
     print(f"layout: {est.results_.parallel_layout}")
+    if cost is not None:
+        n_calls = int(t["n_leiden_calls"])
+        print(
+            f"estimate vs fit: calls {cost.leiden_calls:,} vs {n_calls:,}; wall {cost.seconds:.0f} s vs {wall:.0f} s "
+            f"(real/estimate {wall / cost.seconds:.2f}); memory {cost.memory_bytes / 2**20:.0f} MiB vs "
+            f"{own + sum(child):.0f} MB peak summed; "
+            f"the estimate took {t_estimate:.1f} s ({t_estimate / wall:.1%} of the fit)"
+        )
     print(
         est.results_.to_frame()[["gamma", "ic", "ic_q05", "ic_q95", "n_partitions"]].to_string(
             float_format=lambda v: f"{v:.4g}"

@@ -82,3 +82,12 @@ def test_leiden_params_errors_and_warning(pbmc_copy, pbmc_manual_fit):
     with pytest.warns(UserWarning, match=f"k={worst} is not consistent"):
         kwargs = scice.get.leiden_params(pbmc_copy, worst, key="m", scanpy_version="1.12.4")
     assert kwargs["resolution"] == 2 * results[worst].gamma and kwargs["obsp"] == "connectivities"
+
+
+def test_threshold_errors_match_the_plots(pbmc_manual_fit):
+    results = pbmc_manual_fit.results_
+    for call in (scice.get.results_df, scice.get.labels, scice.pl.ic):
+        with pytest.raises(ValueError, match="threshold is NaN; pass a number such as 1.005"):
+            call(results, threshold=float("nan"))
+        with pytest.raises(TypeError, match="threshold must be a number"):
+            call(results, threshold="strict")

@@ -14,7 +14,25 @@ import pandas as pd
 
 from ._align import align_labels
 
-__all__ = ["consistent_labels", "isolated_cells", "label_categorical"]
+__all__ = ["check_threshold", "consistent_labels", "isolated_cells", "label_categorical", "resolve_threshold"]
+
+
+def check_threshold(threshold: Any) -> float:
+    """``threshold`` as a float; ``None`` means no threshold (``inf``)."""
+    if threshold is None:
+        return float("inf")
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number (e.g. 1.005) or None, got {threshold!r}.") from None
+    if np.isnan(value):
+        raise ValueError("threshold is NaN; pass a number such as 1.005, or None for the results' ic_threshold.")
+    return value
+
+
+def resolve_threshold(threshold: Any, results: Any) -> float:
+    """``threshold`` of the front end: ``None`` is the ``ic_threshold`` the results were computed with."""
+    return check_threshold(results.ic_threshold if threshold is None else threshold)
 
 
 def label_categorical(labels: np.ndarray) -> pd.Categorical:

@@ -9,17 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ._anndata import check_cells_match, is_anndata, results_from
-from ._labels import consistent_labels
+from ._labels import consistent_labels, resolve_threshold
 from ._params import FRONT_PARAMS, doc_params
 
 __all__ = ["labels", "leiden_params", "results_df"]
-
-
-def _threshold(threshold: Any, results: Any) -> float:
-    value = float(results.ic_threshold if threshold is None else threshold)
-    if np.isnan(value):
-        raise ValueError("threshold must be a number such as 1.005, got NaN.")
-    return value
 
 
 @doc_params(**FRONT_PARAMS)
@@ -44,7 +37,7 @@ def results_df(adata: Any, key: str = "scICE", threshold: float | None = None) -
     """
     results = results_from(adata, key)
     frame = results.to_frame()
-    frame["consistent"] = frame["ic"].to_numpy() < _threshold(threshold, results)
+    frame["consistent"] = frame["ic"].to_numpy() < resolve_threshold(threshold, results)
     return frame
 
 
@@ -76,7 +69,7 @@ def labels(adata: Any, key: str = "scICE", threshold: float | None = None) -> pd
         index = pd.Index(np.asarray(results.cell_names, dtype=object))
     else:
         index = pd.RangeIndex(results.clusters[0].best_labels.size if results.clusters else 0)
-    aligned = consistent_labels(results, _threshold(threshold, results))
+    aligned = consistent_labels(results, resolve_threshold(threshold, results))
     frame = pd.DataFrame({k: v for k, v in aligned.items()}, index=index)
     frame.columns.name = "n_cluster"
     return frame

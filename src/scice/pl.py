@@ -22,7 +22,7 @@ import numpy as np
 
 from ._align import align_layers
 from ._anndata import check_cells_match, is_anndata, results_from
-from ._labels import isolated_cells
+from ._labels import check_threshold, isolated_cells, resolve_threshold
 from ._params import FRONT_PARAMS, doc_params
 from ._tree import MIN_EDGE_FRACTION, draw_tree, tree_inputs
 
@@ -61,24 +61,6 @@ def _format_gammas(gammas: list[float]) -> list[str]:
     finite = [abs(g) for g in gammas if np.isfinite(g) and g != 0]
     scientific = bool(finite) and not all(1e-2 <= g < 1e3 for g in finite)
     return [_format_gamma(g, scientific) for g in gammas]
-
-
-def _check_threshold(threshold: Any) -> float:
-    """``threshold`` as a float; ``None`` means no threshold (``inf``)."""
-    if threshold is None:
-        return float("inf")
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number (e.g. 1.005) or None, got {threshold!r}.") from None
-    if np.isnan(value):
-        raise ValueError("threshold is NaN; pass a number such as 1.005, or None for no threshold line.")
-    return value
-
-
-def _resolve_threshold(threshold: Any, results: Any) -> float:
-    """``threshold`` of the namespaced plots: ``None`` is the results' ``ic_threshold``."""
-    return _check_threshold(results.ic_threshold if threshold is None else threshold)
 
 
 def _figdir() -> Path:
@@ -294,7 +276,7 @@ def plot_ic(
     >>> fig.savefig("scice_ic.png", dpi=150, bbox_inches="tight")  # doctest: +SKIP
     """
     results = results_from(data, key)
-    return _draw_ic(results, _check_threshold(threshold), show_gamma, ax, show_points, title, figsize)
+    return _draw_ic(results, check_threshold(threshold), show_gamma, ax, show_points, title, figsize)
 
 
 @doc_params(**FRONT_PARAMS)
@@ -355,7 +337,7 @@ def ic(
     >>> scice.pl.ic(adata)  # doctest: +SKIP
     """
     results = results_from(adata, key)
-    fig, ax = _draw_ic(results, _resolve_threshold(threshold, results), show_gamma, ax, show_points, title, figsize)
+    fig, ax = _draw_ic(results, resolve_threshold(threshold, results), show_gamma, ax, show_points, title, figsize)
     return _finish(fig, ax, "ic", show, save, return_fig)
 
 
@@ -673,7 +655,7 @@ def stability(
     """
     results, result, coords = _stability_inputs(adata, key, k, basis, "scice.pl.stability")
     fig, ax = _draw_stability(coords, result, ax, cmap, size, vmin, figsize, basis)
-    cut = _resolve_threshold(threshold, results)
+    cut = resolve_threshold(threshold, results)
     if not result.ic < cut:
         ax.set_title(f"{ax.get_title()} (inconsistent)", fontsize=11)
     if labels:
@@ -758,7 +740,7 @@ def tree(
         If there is no cluster count to draw.
     """
     results = results_from(adata, key)
-    cut = _resolve_threshold(threshold, results)
+    cut = resolve_threshold(threshold, results)
     if not results.clusters:
         raise ValueError("The scICE results contain no cluster count to draw a tree of.")
     if not 0 <= float(min_fraction) <= 1:
