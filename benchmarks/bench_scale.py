@@ -30,12 +30,12 @@ from _graphs import gaussian_mixture_graph  # noqa: E402
 import scice  # noqa: E402
 
 
-def _vm_hwm_mb(pid: int | str) -> float:
-    """Peak resident memory (VmHWM) of a live process, in MB (Linux)."""
+def _vm_hwm_mb(pid: int | str, field: str = "VmHWM") -> float:
+    """Peak (``VmHWM``) or current (``VmRSS``) resident memory of a live process, in MiB (Linux)."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -76,6 +76,7 @@ def main() -> None:
     )
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--checkpoint", metavar="DIR", help="SCICE checkpoint folder: a rerun resumes the fit")
     parser.add_argument("--graph-cache", metavar="DIR", help="save the built graph here and reuse it on later runs")
     args = parser.parse_args()
     if args.verbose:
@@ -96,6 +97,7 @@ def main() -> None:
         max_iterations=args.max_iterations,
         optimizer=args.optimizer,
         random_state=args.random_state,
+        checkpoint=args.checkpoint,
         verbose=args.verbose,
     )
     if args.n_steps != 11:
@@ -106,6 +108,7 @@ def main() -> None:
         cost = est.estimate_cost(adata)
         t_estimate = time.perf_counter() - t0
         print(cost, flush=True)
+    rss_before = _vm_hwm_mb(os.getpid(), "VmRSS")
     t0 = time.perf_counter()
     est.fit(adata)
     wall = time.perf_counter() - t0
@@ -119,19 +122,22 @@ def main() -> None:
         f"scoring {t['scoring_seconds']:.2f} s | "
         f"outside Leiden {share} | "
         f"probes {int(t.get('n_probes', 0))} | graph sent {int(t.get('n_graph_sends', 0))} time(s) "
-        f"in {int(t.get('n_chunks', 0))} chunks"
+        f"in {int(t.get('n_chunks', 0))} chunks | resumed: search {int(t.get('search_resumed') or 0)}, "
+        f"targets {int(t.get('n_tasks_resumed', 0))}"
     )
     print(
-        f"peak RSS: parent {own:.0f} MB, child processes (workers, loky resource tracker) "
-        f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MB (largest first)"
+        f"peak RSS: parent {own:.0f} MiB ({rss_before:.0f} MiB before the fit), "
+        f"child processes (workers, loky resource tracker) "
+        f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MiB (largest first)"
     )
     print(f"layout: {est.results_.parallel_layout}")
     if cost is not None:
         n_calls = int(t["n_leiden_calls"])
         print(
             f"estimate vs fit: calls {cost.leiden_calls:,} vs {n_calls:,}; wall {cost.seconds:.0f} s vs {wall:.0f} s "
-            f"(real/estimate {wall / cost.seconds:.2f}); memory {cost.memory_bytes / 2**20:.0f} MiB vs "
-            f"{own + sum(child):.0f} MB peak summed; "
+            f"(real/estimate {wall / cost.seconds:.2f}); memory: parent {cost.parent_bytes / 2**20:.0f} MiB vs "
+            f"{own - rss_before:.0f} MiB peak above its size before the fit, each worker "
+            f"{cost.per_worker_bytes / 2**20:.0f} MiB vs {max(child, default=0):.0f} MiB peak; "
             f"the estimate took {t_estimate:.1f} s ({t_estimate / wall:.1%} of the fit)"
         )
     print(
