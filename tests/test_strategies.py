@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,15 @@ def test_conformance_suites_catch_broken_strategies(check, strategy, match):
 def test_check_strategy_rejects_non_strategies():
     with pytest.raises(TypeError, match="not a scice strategy"):
         check_strategy(object())
+
+
+def test_search_cut_short_by_max_probes_warns(pbmc):
+    import scice
+
+    est = scice.SCICE(cluster_range=(2, 10), n_trials=4, n_bootstrap=10, random_state=0)
+    with pytest.warns(UserWarning, match=r"stopped at max_probes=12 .* searcher__max_probes=24"):
+        est.set_params(searcher__max_probes=12).fit(pbmc)
+    assert est.results_.timings["n_probes"] == 12
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*max_probes")  # the default cap is never reached here
+        scice.SCICE(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0).fit(pbmc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,6 +219,15 @@ class BisectionSearcher(Searcher):
                 break
             self._probe_many(context, wanted[: self.max_probes - len(table)], table)
 
+    def _capped(self, table: dict[float, float], ordered: list[int], scale: _Scale, tol: float) -> bool:
+        """Whether ``max_probes`` ended the search while a target still wanted probes."""
+        if len(table) < self.max_probes:
+            return False
+        finite = [c for c in table.values() if np.isfinite(c)]
+        if max(finite, default=0.0) < ordered[-1] and not any(np.isinf(c) for c in table.values()):
+            return True  # the upper-bound doubling was cut short
+        return any(g not in table for k in ordered for g in self._next_probes(table, k, scale, tol))
+
     def _bracket(self, table: dict[float, float], ordered: list[int], scale: _Scale, max_seen: float) -> SearchOutcome:
         """Each target's interval and hint from the probes, or the reason it has none."""
         outcome = SearchOutcome()
@@ -243,10 +253,6 @@ class BisectionSearcher(Searcher):
                 outcome.intervals[k] = (lo, hi)
                 if k_gammas:
                     outcome.hints[k] = scale.mid(k_gammas[0], k_gammas[-1])
-        if len(table) >= self.max_probes:
-            for k in ordered:
-                if k not in outcome.intervals and k not in outcome.uncovered:
-                    outcome.uncovered[k] = f"search: stopped at max_probes={self.max_probes}"
         return outcome
 
     # -- the strategy -------------------------------------------------------
@@ -259,6 +265,14 @@ class BisectionSearcher(Searcher):
         max_seen = max(finite) if finite else 0.0
         ordered = sorted(int(t) for t in targets)
         self._bisect(context, table, ordered, scale, tol)
+        if self._capped(table, ordered, scale, tol):
+            warnings.warn(
+                f"The search stopped at max_probes={self.max_probes} before every target's interval was settled; "
+                "the intervals are coarser than asked and targets above the largest count seen may be missing. "
+                f"Raise it, e.g. searcher__max_probes={2 * self.max_probes}.",
+                UserWarning,
+                stacklevel=2,
+            )
         outcome = self._bracket(table, ordered, scale, max_seen)
         outcome.probes = context.probe_frame()
         return outcome
