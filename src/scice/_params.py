@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 __all__ = [
     "FRONT_PARAMS",
+    "FRONT_TEXT",
     "LEGACY_NAMES",
     "LEGACY_PARAMS",
     "PARAMS",
@@ -257,6 +258,23 @@ FRONT_PARAMS: dict[str, ParamDoc] = {
         """,
     ),
     "return_fig": _doc("bool", "Return the :class:`~matplotlib.figure.Figure` (and do not show it)."),
+}
+
+#: Docstring blocks shared by the front end that are not one parameter's entry.
+FRONT_TEXT: dict[str, str] = {
+    "results_adata": inspect.cleandoc(
+        """
+        adata : AnnData, dict or SCICEResults
+            AnnData with results in ``adata.uns[key]`` (or the results themselves).
+        """
+    ),
+    "returns_plot": inspect.cleandoc(
+        """
+        matplotlib.axes.Axes, matplotlib.figure.Figure or None
+            As scanpy's plots: the Figure with ``return_fig=True``, else the Axes
+            when ``show=False``, else ``None``.
+        """
+    ),
 }
 
 

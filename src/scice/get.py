@@ -10,19 +10,18 @@ import pandas as pd
 
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._labels import consistent_labels, resolve_threshold
-from ._params import FRONT_PARAMS, doc_params
+from ._params import FRONT_PARAMS, FRONT_TEXT, doc_params
 
 __all__ = ["labels", "leiden_params", "results_df"]
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def results_df(adata: Any, key: str = "scICE", threshold: float | None = None) -> pd.DataFrame:
     """One row per returned cluster count: its resolution, IC and whether it is consistent.
 
     Parameters
     ----------
-    adata : AnnData, dict or SCICEResults
-        AnnData with results in ``adata.uns[key]`` (or the results themselves).
+    {results_adata}
     {key}
     {threshold}
 
@@ -41,14 +40,13 @@ def results_df(adata: Any, key: str = "scICE", threshold: float | None = None) -
     return frame
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def labels(adata: Any, key: str = "scICE", threshold: float | None = None) -> pd.DataFrame:
     """The cluster labels of every consistent count, ids aligned across counts.
 
     Parameters
     ----------
-    adata : AnnData, dict or SCICEResults
-        AnnData with results in ``adata.uns[key]`` (or the results themselves).
+    {results_adata}
     {key}
     {threshold}
 
@@ -75,7 +73,7 @@ def labels(adata: Any, key: str = "scICE", threshold: float | None = None) -> pd
     return frame
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def leiden_params(
     adata: Any,
     k: int,
@@ -98,8 +96,7 @@ def leiden_params(
 
     Parameters
     ----------
-    adata : AnnData, dict or SCICEResults
-        AnnData with results in ``adata.uns[key]`` (or the results themselves).
+    {results_adata}
     k : int
         A returned cluster count (``scice.get.results_df(adata).index``).
     {key}

@@ -23,7 +23,7 @@ import numpy as np
 from ._align import align_layers
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._labels import check_threshold, isolated_cells, resolve_threshold
-from ._params import FRONT_PARAMS, doc_params
+from ._params import FRONT_PARAMS, FRONT_TEXT, doc_params
 from ._tree import MIN_EDGE_FRACTION, draw_tree, tree_inputs
 
 __all__ = ["ic", "plot_ic", "plot_stability", "stability", "tree"]
@@ -279,7 +279,7 @@ def plot_ic(
     return _draw_ic(results, check_threshold(threshold), show_gamma, ax, show_points, title, figsize)
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def ic(
     adata: Any,
     key: str = "scICE",
@@ -305,8 +305,7 @@ def ic(
 
     Parameters
     ----------
-    adata : AnnData, dict or SCICEResults
-        AnnData with results in ``adata.uns[key]`` (or the results themselves).
+    {results_adata}
     {key}
     threshold : float, optional
         Counts with IC strictly below it are consistent. ``None``: the
@@ -327,9 +326,7 @@ def ic(
 
     Returns
     -------
-    matplotlib.axes.Axes, matplotlib.figure.Figure or None
-        As scanpy's plots: the Figure with ``return_fig=True``, else the Axes
-        when ``show=False``, else ``None`` (shown).
+    {returns_plot}
 
     Examples
     --------
@@ -587,7 +584,7 @@ def _draw_cluster_labels(ax: Any, coords: np.ndarray, labels: np.ndarray) -> Non
         )
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def stability(
     adata: Any,
     k: int | None = None,
@@ -641,9 +638,7 @@ def stability(
 
     Returns
     -------
-    matplotlib.axes.Axes, matplotlib.figure.Figure or None
-        As scanpy's plots: the Figure with ``return_fig=True``, else the Axes
-        when ``show=False``, else ``None``.
+    {returns_plot}
 
     Raises
     ------
@@ -679,7 +674,7 @@ def stability(
     return _finish(fig, ax, "stability", show, save, return_fig)
 
 
-@doc_params(**FRONT_PARAMS)
+@doc_params(**FRONT_PARAMS, **FRONT_TEXT)
 def tree(
     adata: Any,
     key: str = "scICE",
@@ -707,8 +702,7 @@ def tree(
 
     Parameters
     ----------
-    adata : AnnData, dict or SCICEResults
-        AnnData with results in ``adata.uns[key]`` (or the results themselves).
+    {results_adata}
     {key}
     {threshold}
     min_fraction : float, default=0.1
@@ -728,11 +722,9 @@ def tree(
 
     Returns
     -------
-    matplotlib.axes.Axes, matplotlib.figure.Figure or None
-        As scanpy's plots: the Figure with ``return_fig=True``, else the Axes
-        when ``show=False``, else ``None``. Nodes have gids ``"node:<k>:<id>"``,
-        their labels ``"label:<k>:<id>"`` and the edges between two counts
-        ``"edges:<k_prev>-<k>"``.
+    {returns_plot}
+        Nodes have gids ``"node:<k>:<id>"``, their labels ``"label:<k>:<id>"``
+        and the edges between two counts ``"edges:<k_prev>-<k>"``.
 
     Raises
     ------
