@@ -1,15 +1,20 @@
-"""Time a SCICE fit on a synthetic Gaussian-mixture graph of 10k, 50k or 200k cells.
+"""Time a SCICE fit on a synthetic Gaussian-mixture graph (10k to 1M cells).
 
 Usage::
 
-    python benchmarks/bench_scale.py --n-cells 10000 --cluster-range 2 15 --n-jobs 2
-    python benchmarks/bench_scale.py --n-cells 50000 --cluster-range 2 15 --n-trials 10 --n-steps 5 --max-iterations 10
-    python benchmarks/bench_scale.py --n-cells 200000 --resolution 0.0003 --n-trials 15
+    python benchmarks/bench_scale.py --n-cells 10000 --cluster-range 2 15 --estimate
+    python benchmarks/bench_scale.py --n-cells 50000 --cluster-range 2 15 --estimate --checkpoint DIR
+    python benchmarks/bench_scale.py --n-cells 200000 --cluster-range 2 10 --optimizer converge --estimate
+    python benchmarks/bench_scale.py --n-cells 1000000 --resolution 2e-6 1e-5 --estimate
 
-Prints graph construction time, wall time of the fit, time in Leiden, the share
-of worker time outside Leiden, the number of Leiden calls, peak memory (VmHWM of
-this process and of its worker processes), and the IC table. ``--graph-cache DIR``
-keeps the built graph for later runs.
+The fit uses scice's defaults and ``n_jobs=2`` unless told otherwise. Prints graph
+construction time, wall time of the fit, time in Leiden, the share of worker
+time outside Leiden, the number of Leiden calls, how often the graph was sent to
+a worker, peak memory (VmHWM of this process, reset just before the fit, and of
+its worker processes), and the IC table. ``--estimate`` prints
+``SCICE.estimate_cost`` first and compares it with the fit; ``--checkpoint DIR``
+lets an interrupted fit resume (the comparison then covers only the resumed
+part). ``--graph-cache DIR`` keeps the built graph for later runs.
 Not part of the test-suite.
 """
 
@@ -30,7 +35,7 @@ from _graphs import gaussian_mixture_graph  # noqa: E402
 import scice  # noqa: E402
 
 
-def _vm_hwm_mb(pid: int | str, field: str = "VmHWM") -> float:
+def _status_mb(pid: int | str, field: str = "VmHWM") -> float:
     """Peak (``VmHWM``) or current (``VmRSS``) resident memory of a live process, in MiB (Linux)."""
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -42,8 +47,17 @@ def _vm_hwm_mb(pid: int | str, field: str = "VmHWM") -> float:
     return 0.0
 
 
+def _reset_peak() -> None:
+    """Reset this process's VmHWM to its current size (Linux >= 4.0), so the peak is the fit's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 def peak_rss_mb() -> tuple[float, list[float]]:
-    """Peak resident memory of this process and of each live child (the worker processes), in MB."""
+    """Peak resident memory of this process and of each live child (the worker processes), in MiB."""
     me = str(os.getpid())
     children = []
     for pid in os.listdir("/proc"):
@@ -51,10 +65,10 @@ def peak_rss_mb() -> tuple[float, list[float]]:
             try:
                 with open(f"/proc/{pid}/stat") as fh:
                     if fh.read().rsplit(")", 1)[1].split()[1] == me:
-                        children.append(_vm_hwm_mb(pid))
+                        children.append(_status_mb(pid))
             except OSError:
                 pass
-    own = _vm_hwm_mb(me) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = _status_mb(me) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return own, sorted(children, reverse=True)
 
 
@@ -67,7 +81,7 @@ def main() -> None:
     mode.add_argument("--resolution", nargs="+", type=float)
     parser.add_argument("--n-trials", type=int, default=15)
     parser.add_argument("--n-bootstrap", type=int, default=100)
-    parser.add_argument("--n-steps", type=int, default=11, help="optimizer grid size (optimizer__n_steps)")
+    parser.add_argument("--n-steps", type=int, help="optimizer grid size (optimizer__n_steps; default: scice's)")
     parser.add_argument("--max-iterations", type=int, default=150, help="refinement rounds per target, at most")
     parser.add_argument("--optimizer", default="refine", help='"refine" (published) or "converge"')
     parser.add_argument("--n-jobs", type=int, default=2)
@@ -100,7 +114,7 @@ def main() -> None:
         checkpoint=args.checkpoint,
         verbose=args.verbose,
     )
-    if args.n_steps != 11:
+    if args.n_steps is not None:
         est.set_params(optimizer__n_steps=args.n_steps)
     cost = None
     if args.estimate:
@@ -108,7 +122,8 @@ def main() -> None:
         cost = est.estimate_cost(adata)
         t_estimate = time.perf_counter() - t0
         print(cost, flush=True)
-    rss_before = _vm_hwm_mb(os.getpid(), "VmRSS")
+    _reset_peak()
+    rss_before = _status_mb(os.getpid(), "VmRSS")
     t0 = time.perf_counter()
     est.fit(adata)
     wall = time.perf_counter() - t0
@@ -131,7 +146,10 @@ def main() -> None:
         f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MiB (largest first)"
     )
     print(f"layout: {est.results_.parallel_layout}")
-    if cost is not None:
+    resumed = bool(t.get("search_resumed")) or int(t.get("n_tasks_resumed", 0)) > 0
+    if cost is not None and resumed:
+        print("estimate vs fit: not compared, part of the fit was resumed from the checkpoint")
+    elif cost is not None:
         n_calls = int(t["n_leiden_calls"])
         print(
             f"estimate vs fit: calls {cost.leiden_calls:,} vs {n_calls:,}; wall {cost.seconds:.0f} s vs {wall:.0f} s "

@@ -1,4 +1,4 @@
-"""Leiden calls for the same answer: the search's original stopping rule against scice's.
+"""Probes and Leiden calls of the search's original stopping rule against scice's adaptive one.
 
 Usage::
 

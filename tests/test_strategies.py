@@ -89,10 +89,17 @@ def test_check_strategy_rejects_non_strategies():
 def test_search_cut_short_by_max_probes_warns(pbmc):
     import scice
 
-    est = scice.SCICE(cluster_range=(2, 10), n_trials=4, n_bootstrap=10, random_state=0)
-    with pytest.warns(UserWarning, match=r"stopped at max_probes=12 .* searcher__max_probes=24"):
-        est.set_params(searcher__max_probes=12).fit(pbmc)
-    assert est.results_.timings["n_probes"] == 12
+    def fit(**params):
+        est = scice.SCICE(cluster_range=(2, 4), n_trials=10, n_bootstrap=10, random_state=0)
+        return est.set_params(**params).fit(pbmc)
+
+    needed = int(fit().results_.timings["n_probes"])
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*max_probes")  # the default cap is never reached here
-        scice.SCICE(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0).fit(pbmc)
+        warnings.filterwarnings("error", message=".*max_probes")
+        assert fit(searcher__max_probes=needed).results_.timings["n_probes"] == needed  # exactly enough: silent
+    cap = needed - 1
+    with pytest.warns(
+        UserWarning, match=rf"stopped at searcher__max_probes={cap} before .*searcher__max_probes={2 * cap}"
+    ) as seen:
+        assert fit(searcher__max_probes=cap).results_.timings["n_probes"] == cap
+    assert [w.filename for w in seen if "max_probes" in str(w.message)] == [__file__]  # attributed to the caller

@@ -17,22 +17,26 @@ from ._align import align_labels
 __all__ = ["check_threshold", "consistent_labels", "isolated_cells", "label_categorical", "resolve_threshold"]
 
 
-def check_threshold(threshold: Any) -> float:
-    """``threshold`` as a float; ``None`` means no threshold (``inf``)."""
+def check_threshold(threshold: Any, none_means: str = "no threshold line") -> float:
+    """``threshold`` as a float; ``None`` means no threshold (``inf``).
+
+    ``none_means`` is what ``None`` does for the caller, for the error messages.
+    """
     if threshold is None:
         return float("inf")
     try:
         value = float(threshold)
     except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number (e.g. 1.005) or None, got {threshold!r}.") from None
+        raise TypeError(f"threshold must be a number (e.g. 1.005) or None ({none_means}), got {threshold!r}.") from None
     if np.isnan(value):
-        raise ValueError("threshold is NaN; pass a number such as 1.005, or None for the results' ic_threshold.")
+        raise ValueError(f"threshold is NaN; pass a number such as 1.005, or None for {none_means}.")
     return value
 
 
 def resolve_threshold(threshold: Any, results: Any) -> float:
     """``threshold`` of the front end: ``None`` is the ``ic_threshold`` the results were computed with."""
-    return check_threshold(results.ic_threshold if threshold is None else threshold)
+    value = results.ic_threshold if threshold is None else threshold
+    return check_threshold(value, none_means="the ic_threshold of the results")
 
 
 def label_categorical(labels: np.ndarray) -> pd.Categorical:

@@ -55,7 +55,7 @@ def labels(adata: Any, key: str = "scICE", threshold: float | None = None) -> pd
     pandas.DataFrame
         Cells x consistent counts: one int64 column per count, named by the
         count (``df[5]``), holding the aligned cluster ids (the categories of
-        ``obs[f"{{key}}_k{{k}}"]`` written by :func:`scice.tl.scice`). Indexed by
+        ``obs[f"{key}_k{k}"]`` written by :func:`scice.tl.scice`). Indexed by
         ``adata.obs_names`` (or the stored cell names; 0..n-1 without them).
         No columns when no count is consistent.
     """

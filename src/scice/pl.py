@@ -607,7 +607,7 @@ def stability(
     Each cell is coloured by its per-cell consistency (``mei``: 1 when every
     Leiden trial put it with the same cells), least consistent cells on top.
     Each cluster's id is written at the median position of its cells: the ids
-    aligned across counts, the categories of ``obs[f"{{key}}_k{{k}}"]`` for a
+    aligned across counts, the categories of ``obs[f"{key}_k{k}"]`` for a
     consistent count. Cells without an edge in the graph (isolated: Leiden
     cannot place them) are marked with a black cross.
 
@@ -698,7 +698,7 @@ def tree(
     fraction. Consistent counts are drawn strong (bold tick, dark outlines),
     inconsistent ones faded; the IC of each count is on the right axis. Node
     labels are the cluster ids aligned across counts: at a consistent count,
-    the categories of ``obs[f"{{key}}_k{{k}}"]``.
+    the categories of ``obs[f"{key}_k{k}"]``.
 
     Parameters
     ----------

@@ -125,16 +125,16 @@ def scice(
     - ``adata.uns[key_added]``: the results as the h5ad/zarr-safe dictionary of
       :func:`scice.write_uns` (every count, its IC, labels, per-cell
       consistency, the run's ``params``);
-    - ``adata.obs[f"{{key_added}}_k{{k}}"]`` for every consistent count k: the
+    - ``adata.obs[f"{key_added}_k{k}"]`` for every consistent count k: the
       cluster labels (categorical, string categories ``"0"``, ``"1"``, ... in
       numeric order). Ids are aligned across the consistent counts: a cluster
       keeps the id of the cluster at the previous consistent count holding most
       of its cells (the largest child keeps its parent's id, other children get
       new ids), so colours in ``sc.pl.umap`` keep their meaning along k;
-    - ``adata.obs[f"{{key_added}}_mei_k{{k}}"]``: the per-cell consistency of that
+    - ``adata.obs[f"{key_added}_mei_k{k}"]``: the per-cell consistency of that
       count (float, 1 where every trial agrees on the cell), ready for
       ``sc.pl.umap(adata, color=...)``;
-    - ``adata.obs[f"{{key_added}}_isolated"]`` (boolean) when some cells have no
+    - ``adata.obs[f"{key_added}_isolated"]`` (boolean) when some cells have no
       edge in the graph: Leiden cannot place them, they sit in the largest
       cluster and their consistency is NaN.
 

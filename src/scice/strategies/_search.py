@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._warn import warn_from_caller
 from ._base import Searcher, SearchOutcome
 
 __all__ = ["BisectionSearcher", "FixedResolutions"]
@@ -85,7 +85,7 @@ class BisectionSearcher(Searcher):
         First CPM upper-bound candidate (doubled until it is above every target);
         ``"auto"`` is ``1/8`` resolution unit (about 1e-3 on pbmc68k_reduced's graph).
     max_probes : int, default=400
-        Safety cap on the number of probes.
+        Safety cap on the number of probes; a search it stops warns.
     """
 
     def __init__(
@@ -170,12 +170,17 @@ class BisectionSearcher(Searcher):
         return float(gammas[lo_idx]), float(gammas[hi_idx]), k_gammas
 
     # -- the stages of a search ---------------------------------------------
-    def _probe_bounds(self, context, table: dict[float, float], scale: _Scale, hi_target: int) -> None:
-        """Probe the smallest resolution, then double an upper bound until it is above every target."""
+    def _probe_bounds(self, context, table: dict[float, float], scale: _Scale, hi_target: int) -> bool:
+        """Probe the smallest resolution, then double an upper bound until it is above every target.
+
+        Returns whether ``max_probes`` stopped the doubling before that.
+        """
         lower, upper = self._cpm_bounds(context) if scale.log else (0.0, 1.0)
         self._probe(context, lower, table)
         ceiling = upper * 2.0**60
-        while len(table) < self.max_probes and upper < ceiling:
+        while upper < ceiling:
+            if len(table) >= self.max_probes:
+                return True
             count = self._probe(context, upper, table)
             # Stop once above every target (a shattering resolution counts as above),
             # once only clusters below min_cluster_size remain, or once every cell is
@@ -183,6 +188,7 @@ class BisectionSearcher(Searcher):
             if count > hi_target or count == 0 or count >= context.n_vertices:
                 break
             upper *= 2.0
+        return False
 
     def _next_probes(self, table: dict[float, float], k: int, scale: _Scale, tol: float) -> list[float]:
         """Where target k wants its next probes (none once its interval is settled)."""
@@ -201,32 +207,26 @@ class BisectionSearcher(Searcher):
                 wanted.append(scale.mid(a, b))
         return wanted
 
-    def _bisect(self, context, table: dict[float, float], ordered: list[int], scale: _Scale, tol: float) -> None:
+    def _bisect(self, context, table: dict[float, float], ordered: list[int], scale: _Scale, tol: float) -> bool:
         """Bisection in rounds, until no target asks for a probe or ``max_probes`` is reached.
 
         Each round probes, together, the next resolution every unsettled target
         asks for (targets asking for the same one share it), so one round's probes
         run side by side on the workers. The rounds do not depend on the number
-        of workers.
+        of workers. Returns whether ``max_probes`` stopped it while a target still
+        asked for a probe.
         """
-        while len(table) < self.max_probes:
+        while True:
             wanted: list[float] = []
             for k in ordered:
                 for gamma in self._next_probes(table, k, scale, tol):
                     if gamma not in table and gamma not in wanted:
                         wanted.append(gamma)
             if not wanted:
-                break
+                return False
+            if len(table) >= self.max_probes:
+                return True
             self._probe_many(context, wanted[: self.max_probes - len(table)], table)
-
-    def _capped(self, table: dict[float, float], ordered: list[int], scale: _Scale, tol: float) -> bool:
-        """Whether ``max_probes`` ended the search while a target still wanted probes."""
-        if len(table) < self.max_probes:
-            return False
-        finite = [c for c in table.values() if np.isfinite(c)]
-        if max(finite, default=0.0) < ordered[-1] and not any(np.isinf(c) for c in table.values()):
-            return True  # the upper-bound doubling was cut short
-        return any(g not in table for k in ordered for g in self._next_probes(table, k, scale, tol))
 
     def _bracket(self, table: dict[float, float], ordered: list[int], scale: _Scale, max_seen: float) -> SearchOutcome:
         """Each target's interval and hint from the probes, or the reason it has none."""
@@ -260,20 +260,22 @@ class BisectionSearcher(Searcher):
         scale = _Scale(log=context.objective_function == "CPM")
         tol = float(context.resolution_tolerance)
         table: dict[float, float] = {}  # resolution -> median effective count
-        self._probe_bounds(context, table, scale, int(np.max(targets)))
+        ordered = sorted(int(t) for t in targets)
+        capped = self._probe_bounds(context, table, scale, ordered[-1])
         finite = [c for c in table.values() if np.isfinite(c)]
         max_seen = max(finite) if finite else 0.0
-        ordered = sorted(int(t) for t in targets)
-        self._bisect(context, table, ordered, scale, tol)
-        if self._capped(table, ordered, scale, tol):
-            warnings.warn(
-                f"The search stopped at max_probes={self.max_probes} before every target's interval was settled; "
-                "the intervals are coarser than asked and targets above the largest count seen may be missing. "
-                f"Raise it, e.g. searcher__max_probes={2 * self.max_probes}.",
-                UserWarning,
-                stacklevel=2,
-            )
+        capped = capped or self._bisect(context, table, ordered, scale, tol)
         outcome = self._bracket(table, ordered, scale, max_seen)
+        if capped:
+            cap = f"searcher__max_probes={self.max_probes}"
+            for k, reason in outcome.uncovered.items():
+                outcome.uncovered[k] = f"{reason}; the search stopped at {cap}"
+            warn_from_caller(
+                f"The search stopped at {cap} before every target's interval was settled: the intervals are "
+                f"coarser than asked and targets may be missing. Raise it, e.g. "
+                f"searcher__max_probes={2 * self.max_probes}.",
+                UserWarning,
+            )
         outcome.probes = context.probe_frame()
         return outcome
 
