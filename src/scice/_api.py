@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import warnings
 from typing import Any
 
 import joblib
@@ -17,6 +16,7 @@ from ._estimator import SCICE
 from ._labels import consistent_labels, isolated_cells, label_categorical
 from ._params import LEGACY_PARAMS, PARAMS, doc_params, estimator_params
 from ._results import SCICEResults
+from ._warn import warn_from_caller
 from .legacy import write_uns
 from .strategies import LayoutInfo, ProcessLayout
 
@@ -114,11 +114,10 @@ def get_robust_labels(
         columns[ISOLATED_COLUMN] = isolated
     if not chosen:
         counts = ", ".join(f"{c.n_cluster}: {c.ic:.4f}" for c in results.clusters) or "none"
-        warnings.warn(
+        warn_from_caller(
             f"No cluster count has IC below threshold {threshold} (IC per count: {counts}); "
             "no labels returned. Raise the threshold or re-run with other cluster counts.",
             UserWarning,
-            stacklevel=2,
         )
     if return_adata:
         ours = re.compile(rf"scICE_k_\d+|{ISOLATED_COLUMN}")
@@ -272,12 +271,11 @@ def scice_clustering(
     layout: Any = "auto"
     if outer_cap is not None or inner_cap is not None:
         if n_workers == 1:
-            warnings.warn(
+            warn_from_caller(
                 "outer_workers/inner_workers cap a pool of worker processes, and n_workers=1 runs everything in "
                 "this process (the default; the legacy tool's was 10): set n_workers, e.g. n_workers=-1 for all "
                 "cores.",
                 UserWarning,
-                stacklevel=2,
             )
         else:
             layout = _CappedProcessLayout(outer_workers=outer_cap, inner_workers=inner_cap)

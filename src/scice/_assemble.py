@@ -7,13 +7,13 @@ count; the one with the lower IC is kept (ties: the earlier task).
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ._results import SCICEResults
+from ._warn import warn_from_caller
 
 if TYPE_CHECKING:
     from ._fit import TaskResult
@@ -156,10 +156,8 @@ def _resolution_rows(outcomes: list[TaskResult], by_count: dict[int, TaskResult]
         )
     failed = [f"{r['gamma']:g} ({r['reason']})" for r in rows if r["status"] == "no_result" and r["reason"]]
     if failed and len(failed) < len(rows):  # none at all is the fit's own "no cluster count" warning
-        warnings.warn(
-            "These resolutions gave no result (see results_.resolution_diagnostics): " + "; ".join(failed),
-            UserWarning,
-            stacklevel=5,
+        warn_from_caller(
+            "These resolutions gave no result (see results_.resolution_diagnostics): " + "; ".join(failed), UserWarning
         )
     return rows
 

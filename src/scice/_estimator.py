@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from ._params import PARAMS, doc_params
 from ._plan import FAMILIES, make_plan, resolve_strategy
 from ._results import SCICEResults
 from ._timings import Timings
+from ._warn import warn_from_caller
 from .strategies._base import ICScorer, Optimizer, ParallelLayout, Searcher
 
 __all__ = ["SCICE"]
@@ -247,12 +247,11 @@ class SCICE(ClusterMixin, BaseEstimator):
         self.n_cells_ = n_cells
         best = results.best
         if best is None:
-            warnings.warn(
+            warn_from_caller(
                 "No cluster count could be evaluated; see results_.uncovered_targets (cluster-range mode) or "
                 "results_.resolution_diagnostics (manual mode) for the reasons. "
                 "labels_ is -1 for every cell.",
                 UserWarning,
-                stacklevel=2,
             )
             self.labels_ = np.full(n_cells, -1, dtype=np.int64)
             self.best_cluster_ = None

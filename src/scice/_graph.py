@@ -8,7 +8,6 @@ here before a single Leiden call is made.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._anndata import is_anndata
+from ._warn import warn_from_caller
 
 __all__ = ["GraphData", "graph_from_input", "to_igraph", "weight_scale"]
 
@@ -176,11 +176,7 @@ def graph_from_input(data: object, graph_key: str = "connectivities") -> GraphDa
         )
     n_loops = int(np.count_nonzero(csr.diagonal()))
     if n_loops:
-        warnings.warn(
-            f"The graph has {n_loops} self loop(s) on the diagonal; they are ignored.",
-            UserWarning,
-            stacklevel=3,
-        )
+        warn_from_caller(f"The graph has {n_loops} self loop(s) on the diagonal; they are ignored.", UserWarning)
     upper = sp.triu(csr, k=1).tocoo()
     if upper.nnz == 0:
         raise ValueError(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import warnings
 from typing import TYPE_CHECKING
+
+from ._warn import warn_from_caller
 
 if TYPE_CHECKING:
     from ._graph import GraphData
@@ -130,4 +131,4 @@ def check_run_memory(graph: GraphData, plan: FitPlan) -> None:
     if need["total"] > have:
         raise MemoryError(f"This run needs {detail}. {advice}")
     if need["total"] > 0.5 * have:
-        warnings.warn(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning, stacklevel=3)
+        warn_from_caller(f"This run needs {detail}: more than half of it. {advice}", ResourceWarning)

@@ -11,7 +11,6 @@ compute) reports exactly what :meth:`~scice.SCICE.fit` would.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +23,7 @@ from ._context import RunSeeds
 from ._graph import GraphData, graph_from_input, weight_scale
 from ._leiden import LeidenConfig
 from ._memory import WORKER_BASELINE_BYTES, format_bytes, local_cores
+from ._warn import warn_from_caller
 from .strategies import LAYOUTS, OPTIMIZERS, SCORERS, SEARCHERS
 from .strategies._base import ICScorer, LayoutInfo, Optimizer, ParallelLayout, Searcher
 
@@ -248,13 +248,12 @@ def _resolve_strategies(est: SCICE, n_jobs: int) -> Strategies:
 def _warn_isolated(graph: GraphData) -> None:
     n_isolated = int(graph.isolated.sum())
     if n_isolated:
-        warnings.warn(
+        warn_from_caller(
             f"{n_isolated} of {graph.n_vertices} cells have no edges in the graph (isolated cells): Leiden cannot "
             "place them, so they join the largest cluster in best_labels and their per-cell consistency (mei) "
             "is NaN; scice.tl.scice marks them in obs['<key_added>_isolated'], get_robust_labels in its "
             "'scICE_isolated' column.",
             UserWarning,
-            stacklevel=5,
         )
 
 
@@ -270,13 +269,12 @@ def _warn_cores(info: LayoutInfo) -> None:
     """
     cores = local_cores()
     if info.pool_workers > cores and info.backend in _LOCAL_BACKENDS:
-        warnings.warn(
+        warn_from_caller(
             f"n_jobs={info.n_workers} is more than the {cores} CPU core(s) this process may use "
             f"(os.sched_getaffinity and the CPU quota, as joblib.cpu_count() counts them): the extra worker "
             f"processes share those cores, so the fit is no faster, and each costs memory (about "
             f"{format_bytes(WORKER_BASELINE_BYTES)} plus its copy of the graph). Use n_jobs={cores} or n_jobs=-1.",
             UserWarning,
-            stacklevel=5,
         )
 
 

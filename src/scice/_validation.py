@@ -7,9 +7,10 @@ and (where it helps) what to do instead.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
+
+from ._warn import warn_from_caller
 
 __all__ = [
     "check_int",
@@ -161,11 +162,10 @@ def check_n_trials(value: object) -> int:
             "Use n_trials=15 (the default) or more."
         )
     if n_trials < COARSE_N_TRIALS:
-        warnings.warn(
+        warn_from_caller(
             f"n_trials={n_trials} gives a coarse IC (few trials can only disagree in a few ways); "
             f"use at least {COARSE_N_TRIALS} (default 15) for results to report.",
             UserWarning,
-            stacklevel=6,  # the caller of SCICE.fit
         )
     return n_trials
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._labels import consistent_labels, resolve_threshold
 from ._params import FRONT_PARAMS, FRONT_TEXT, doc_params
+from ._warn import warn_from_caller
 
 __all__ = ["labels", "leiden_params", "results_df"]
 
@@ -136,10 +136,9 @@ def leiden_params(
         raise TypeError(f"k must be an integer cluster count, got {k!r}.")
     result = results[int(k)]
     if not result.ic < results.ic_threshold:
-        warnings.warn(
+        warn_from_caller(
             f"k={int(k)} is not consistent (IC {result.ic:.4f} >= {results.ic_threshold:g}): Leiden runs with "
             "different seeds disagree there, so sc.tl.leiden may give another partition than scice's.",
             UserWarning,
-            stacklevel=2,
         )
     return _leiden_params(result, results.params, scanpy_version, preset=preset)
