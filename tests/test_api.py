@@ -52,6 +52,19 @@ def test_robust_labels_dataframe(source, pbmc_manual_fit, adata_with_results):
     assert f"scICE_k_{r.n_cluster[np.argmax(r.ic)]}" not in df  # the inconsistent ones are left out
 
 
+@pytest.mark.parametrize(
+    ("threshold", "error", "match"),
+    [
+        (None, TypeError, r"threshold must be a number \(e.g. 1.005\), got None"),
+        ("high", TypeError, r"threshold must be a number \(e.g. 1.005\), got 'high'"),
+        (float("nan"), ValueError, r"threshold is NaN; pass a number such as 1.005\.$"),
+    ],
+)
+def test_robust_labels_rejects_a_non_number_threshold(pbmc_manual_fit, threshold, error, match):
+    with pytest.raises(error, match=match):
+        scice.get_robust_labels(pbmc_manual_fit.results_, threshold=threshold)
+
+
 def test_robust_labels_threshold_is_strict(pbmc_manual_fit):
     r = pbmc_manual_fit.results_
     lowest = float(r.ic.min())

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ._anndata import check_cells_match, is_anndata, results_from
 from ._estimator import SCICE
-from ._labels import consistent_labels, isolated_cells, label_categorical
+from ._labels import check_threshold, consistent_labels, isolated_cells, label_categorical
 from ._params import LEGACY_PARAMS, PARAMS, doc_params, estimator_params
 from ._results import SCICEResults
 from ._warn import warn_from_caller
@@ -83,9 +83,7 @@ def get_robust_labels(
     >>> adata = scice.get_robust_labels(adata, threshold=1.005, return_adata=True)  # doctest: +SKIP
     >>> sc.pl.umap(adata, color=[c for c in adata.obs if c.startswith("scICE_k_")])  # doctest: +SKIP
     """
-    threshold = float(threshold)
-    if np.isnan(threshold):
-        raise ValueError("threshold must be a number, got NaN.")
+    threshold = check_threshold(threshold, none_means=None)
     is_adata = is_anndata(data)
     if return_adata and not is_adata:
         raise ValueError(

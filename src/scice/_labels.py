@@ -17,19 +17,22 @@ from ._align import align_labels
 __all__ = ["check_threshold", "consistent_labels", "isolated_cells", "label_categorical", "resolve_threshold"]
 
 
-def check_threshold(threshold: Any, none_means: str = "no threshold line") -> float:
+def check_threshold(threshold: Any, none_means: str | None = "no threshold line") -> float:
     """``threshold`` as a float; ``None`` means no threshold (``inf``).
 
-    ``none_means`` is what ``None`` does for the caller, for the error messages.
+    ``none_means`` is what ``None`` does for the caller, for the error messages;
+    ``none_means=None``: ``None`` is refused like any other non-number.
     """
-    if threshold is None:
+    accepted = "a number (e.g. 1.005)" if none_means is None else f"a number (e.g. 1.005) or None ({none_means})"
+    if threshold is None and none_means is not None:
         return float("inf")
     try:
         value = float(threshold)
     except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number (e.g. 1.005) or None ({none_means}), got {threshold!r}.") from None
+        raise TypeError(f"threshold must be {accepted}, got {threshold!r}.") from None
     if np.isnan(value):
-        raise ValueError(f"threshold is NaN; pass a number such as 1.005, or None for {none_means}.")
+        or_none = "" if none_means is None else f", or None for {none_means}"
+        raise ValueError(f"threshold is NaN; pass a number such as 1.005{or_none}.")
     return value
 
 
