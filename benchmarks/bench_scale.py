@@ -6,13 +6,15 @@ Usage::
     python benchmarks/bench_scale.py --n-cells 50000 --cluster-range 2 15 --estimate --checkpoint DIR
     python benchmarks/bench_scale.py --n-cells 200000 --cluster-range 2 10 --optimizer converge --estimate
     python benchmarks/bench_scale.py --n-cells 1000000 --resolution 2e-6 1e-5 --estimate
+    python benchmarks/bench_scale.py --n-cells 200000 --cluster-range 2 10 --optimizer converge --estimate-only
 
 The fit uses scice's defaults and ``n_jobs=2`` unless told otherwise. Prints graph
 construction time, wall time of the fit, time in Leiden, the share of worker
 time outside Leiden, the number of Leiden calls, how often the graph was sent to
 a worker, peak memory (VmHWM of this process, reset just before the fit, and of
 its worker processes), and the IC table. ``--estimate`` prints
-``SCICE.estimate_cost`` first and compares it with the fit; ``--checkpoint DIR``
+``SCICE.estimate_cost`` first and compares it with the fit (``--estimate-only``:
+the estimate alone, to plan a long run); ``--checkpoint DIR``
 lets an interrupted fit resume (the comparison then covers only the resumed
 part). ``--graph-cache DIR`` keeps the built graph for later runs.
 Not part of the test-suite.
@@ -27,6 +29,8 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -88,6 +92,7 @@ def main() -> None:
     parser.add_argument(
         "--estimate", action="store_true", help="print SCICE.estimate_cost before the fit and compare it with the fit"
     )
+    parser.add_argument("--estimate-only", action="store_true", help="print SCICE.estimate_cost and stop (no fit)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--checkpoint", metavar="DIR", help="SCICE checkpoint folder: a rerun resumes the fit")
@@ -117,11 +122,14 @@ def main() -> None:
     if args.n_steps is not None:
         est.set_params(optimizer__n_steps=args.n_steps)
     cost = None
-    if args.estimate:
+    if args.estimate or args.estimate_only:
         t0 = time.perf_counter()
         cost = est.estimate_cost(adata)
         t_estimate = time.perf_counter() - t0
         print(cost, flush=True)
+        if args.estimate_only:
+            print(f"peak RSS of this process: {peak_rss_mb()[0]:.0f} MiB")
+            return
     _reset_peak()
     rss_before = _status_mb(os.getpid(), "VmRSS")
     t0 = time.perf_counter()
@@ -164,6 +172,28 @@ def main() -> None:
         )
     )
     print("uncovered:", est.results_.uncovered_targets)
+    print_trial_sets(est.results_.optimization_diagnostics)
+
+
+def print_trial_sets(diagnostics) -> None:
+    """Per target: trial sets the grid and the refinement ran, refinement rounds and the stop rule."""
+    if diagnostics is None or diagnostics.empty or "target" not in diagnostics:
+        return
+    rows = []
+    for target, d in diagnostics.groupby("target", sort=True):
+        chosen = d[d["stage"] == "chosen"]
+        refined = d["stage"].isin(["refine", "converge"])
+        rows.append(
+            {
+                "target": int(target),
+                "grid sets": int((d["stage"] == "grid").sum()),
+                "refinement sets": int(refined.sum()),
+                "rounds": int(d.loc[refined, "round"].max()) if refined.any() else 0,
+                "stop": chosen["stop"].iloc[0] if "stop" in d and len(chosen) else "",
+            }
+        )
+    print("trial sets per target:")
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 if __name__ == "__main__":

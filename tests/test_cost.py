@@ -71,6 +71,16 @@ def test_estimate_is_a_frozen_printable_record(pbmc):
         assert needle in text
 
 
+@pytest.mark.parametrize(("optimizer", "refine_calls"), [("refine", 6), ("converge", 2), ("grid", 0)])
+def test_sounding_times_several_refinement_rounds(pbmc, optimizer, refine_calls):
+    # the published schedule: 3 rounds of the 2 sounding trials, each round continuing the last;
+    # "converge": one call to convergence per trial; "grid" does not refine
+    cost = SCICE(cluster_range=(3, 5), n_trials=4, optimizer=optimizer, random_state=0).estimate_cost(pbmc)
+    assert cost.timing_calls["refine"] == refine_calls
+    assert cost.timing_calls["search"] > 0 and cost.timing_calls["grid"] == 2 * 3  # 2 trials per target
+    assert f"from {sum(cost.timing_calls.values())} real Leiden calls" in str(cost)
+
+
 def test_estimate_checks_like_fit(pbmc):
     with pytest.raises(ValueError, match=r"n_jobs must be a positive integer or -1"):
         SCICE(cluster_range=(2, 5), n_jobs=0).estimate_cost(pbmc)

@@ -21,11 +21,12 @@ multiplies the time of its Leiden calls by the method's call plan:
   worst case, ``seconds_max``, refines every grid resolution of every target
   until ``max_iterations``.
 
-Seconds per call are measured per kind (search-style, grid-style and a
-refinement call continuing grid labels). The work is divided over the worker
-processes that can run at once (``min(pool workers, cores)``) with a parallel
-efficiency of :data:`PARALLEL_EFFICIENCY`. The constants were calibrated on
-full fits (``benchmarks/estimate_cost.py``; docs/design.md gives the data).
+Seconds per call are measured per kind (search-style, grid-style and
+:data:`_REFINE_ROUNDS` refinement rounds continuing grid labels), as medians.
+The work is divided over the worker processes that can run at once
+(``min(pool workers, cores)``) with a parallel efficiency of
+:data:`PARALLEL_EFFICIENCY`. The constants were calibrated on full fits
+(``benchmarks/estimate_cost.py``; docs/design.md gives the data).
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ POOL_START_SECONDS = 0.5
 _MAX_DOUBLINGS = 24
 _MAX_BISECTIONS = 6
 _GRID_TRIALS = 2
+#: Refinement rounds the sounding times, each continuing the last (one for
+#: ``"converge"``): refinement is most of a large fit's calls, so its time per
+#: call is the median of several rounds rather than one.
+_REFINE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class CostEstimate:
         Measured seconds per Leiden call on this graph: ``"search"``, ``"grid"``, ``"refine"``.
     timing_seconds : float
         Wall time this estimate took (its timing calls).
+    timing_calls : dict
+        The Leiden calls this estimate ran to time them, by kind (as ``call_seconds``).
     n_cells, n_edges : int
         The graph's size.
     """
@@ -125,6 +132,7 @@ class CostEstimate:
     refine_calls: int
     call_seconds: dict
     timing_seconds: float
+    timing_calls: dict
     n_cells: int
     n_edges: int
 
@@ -148,7 +156,8 @@ class CostEstimate:
             "candidate refines to max_iterations)",
             f"  memory: about {format_bytes(self.memory_bytes)} in all (this process "
             f"{format_bytes(self.parent_bytes)}{on_workers})",
-            f"  (estimated in {self.timing_seconds:.2f} s from real Leiden calls on this graph)",
+            f"  (estimated in {self.timing_seconds:.2f} s from {sum(self.timing_calls.values())} real Leiden calls "
+            "on this graph)",
         ]
         return "\n".join(lines)
 
@@ -171,12 +180,14 @@ class _Timer:
     def __init__(self, graph: GraphData, plan: FitPlan):
         self.runner = TrialRunner(graph, plan.leiden, cache_bytes=0)
         self.samples: dict[str, list[float]] = {"search": [], "grid": [], "refine": []}
+        self.calls: dict[str, int] = dict.fromkeys(self.samples, 0)
 
     def call(self, kind: str, gamma: float, seeds: np.ndarray, n_iterations: int, beta: float, start: Any = None):
         """One trial per seed at ``gamma`` (continuing ``start``'s labels); its time is a sample of ``kind``."""
         before = self.runner.leiden_seconds
         trial_set = self.runner.run(gamma, seeds, n_iterations, beta, start)
         self.samples[kind].append((self.runner.leiden_seconds - before) / trial_set.n_trials)
+        self.calls[kind] += trial_set.n_trials
         return trial_set
 
     def per_call(self, kind: str, fallback: float) -> float:
@@ -294,9 +305,10 @@ def _cluster_range_sets(timer: _Timer, plan: FitPlan, graph: GraphData) -> dict[
             refine_from = trial_set
         elif trial_set is not None and refine_from is None and k == int(plan.targets.max()):
             refine_from = trial_set
-    if refine_from is not None and max_rounds:
-        seeds = plan.seeds.refine_seeds(1, refine_from.n_trials)
-        timer.call("refine", refine_from.gamma, seeds, step, plan.beta, refine_from)
+    trial_set, rounds_timed = refine_from, min(_REFINE_ROUNDS, max_rounds) if refine_from is not None else 0
+    for round_index in range(1, rounds_timed + 1):
+        seeds = plan.seeds.refine_seeds(round_index, trial_set.n_trials)
+        trial_set = timer.call("refine", trial_set.gamma, seeds, step, plan.beta, trial_set)
     n_refined = kinds.count("refined")
     return {
         "probes": n_doubling + PROBES_PER_TARGET * len(kinds),
@@ -358,6 +370,7 @@ def estimate_cost(graph: GraphData, plan: FitPlan) -> CostEstimate:
         refine_calls=int(round(refine_calls)),
         call_seconds=per_call,
         timing_seconds=time.perf_counter() - t0,
+        timing_calls=dict(timer.calls),
         n_cells=graph.n_vertices,
         n_edges=graph.n_edges,
     )
