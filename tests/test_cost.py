@@ -52,6 +52,9 @@ def test_estimate_manual_mode_counts_every_trial(pbmc):
     # three distinct resolutions, four trials each, no search, no refinement
     assert (cost.leiden_calls, cost.search_calls, cost.refine_calls) == (12, 0, 0)
     assert cost.seconds == cost.seconds_max
+    text = str(cost)
+    assert "per call: grid " in text and "search" not in text.split("per call:")[1]  # only the kind it runs
+    assert "at most" not in text  # no worst case beyond the expected time
     est.fit(pbmc)
     assert est.results_.timings["n_leiden_calls"] == cost.leiden_calls
 
@@ -79,6 +82,8 @@ def test_sounding_times_several_refinement_rounds(pbmc, optimizer, refine_calls)
     assert cost.timing_calls["refine"] == refine_calls
     assert cost.timing_calls["search"] > 0 and cost.timing_calls["grid"] == 2 * 3  # 2 trials per target
     assert f"from {sum(cost.timing_calls.values())} real Leiden calls" in str(cost)
+    worst = "every candidate refines to max_iterations" if refine_calls else "every target runs its whole grid"
+    assert f"if {worst})" in str(cost)
 
 
 def test_estimate_checks_like_fit(pbmc):

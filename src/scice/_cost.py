@@ -147,13 +147,17 @@ class CostEstimate:
         on_workers = (
             f" + {info.pool_workers} x {format_bytes(self.per_worker_bytes)} per worker" if info.pool_workers else ""
         )
-        per_call = ", ".join(f"{k} {v * 1e3:.3g} ms" for k, v in self.call_seconds.items())
+        expected = {"search": self.search_calls, "grid": self.grid_calls, "refine": self.refine_calls}
+        shown = {k: v for k, v in self.call_seconds.items() if expected.get(k, 1) or self.timing_calls.get(k)}
+        per_call = ", ".join(f"{k} {_per_call(v)}" for k, v in shown.items())
+        refines = self.refine_calls or self.timing_calls.get("refine")  # the optimizer refines
+        worst_case = "every candidate refines to max_iterations" if refines else "every target runs its whole grid"
+        worst = f" (at most {_duration(self.seconds_max)} if {worst_case})" if self.seconds_max > self.seconds else ""
         lines = [
             f"scice cost estimate: {self.n_cells} cells, {self.n_edges} edges; {info.layout} layout, {workers}",
             f"  Leiden calls: about {self.leiden_calls:,} (search {self.search_calls:,}, grid {self.grid_calls:,}, "
             f"refinement {self.refine_calls:,}); per call: {per_call}",
-            f"  wall time: about {_duration(self.seconds)} (at most {_duration(self.seconds_max)} if every "
-            "candidate refines to max_iterations)",
+            f"  wall time: about {_duration(self.seconds)}{worst}",
             f"  memory: about {format_bytes(self.memory_bytes)} in all (this process "
             f"{format_bytes(self.parent_bytes)}{on_workers})",
             f"  (estimated in {self.timing_seconds:.2f} s from {sum(self.timing_calls.values())} real Leiden calls "
@@ -172,6 +176,11 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.3g} min"
     return f"{seconds / 3600:.3g} h"
+
+
+def _per_call(seconds: float) -> str:
+    """``"3.17 ms"`` below a second, ``"228 s"`` above."""
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 class _Timer:
