@@ -127,6 +127,29 @@ def seeded_igraph_rng(seed: int) -> Iterator[None]:
         ig.set_random_number_generator(random)
 
 
+#: Memory a held graph may add to a worker without loky taking it for a leak: 400
+#: bytes per edge (twice the peak measured per edge in a worker, igraph's copy, its
+#: weight attribute and one Leiden call), at least loky's own allowance.
+GRAPH_ALLOWANCE_PER_EDGE = 400
+_LOKY_ALLOWANCE = int(3e8)
+
+
+def allow_graph_memory(n_edges: int) -> None:
+    """Tell loky's worker loop (when this is a loky worker) that a held graph is not a leak.
+
+    loky measures a worker's memory after its first call (scice's pool warm-up)
+    and restarts a worker that grew by more than ``_MAX_MEMORY_LEAK_SIZE``
+    (300 MB) beyond it. A graph of a few million edges is more than that, so
+    without this every chunk on a large graph would end with a restart and the
+    graph would be sent and built again. The allowance grows by
+    :data:`GRAPH_ALLOWANCE_PER_EDGE` per edge of every graph built here.
+    """
+    loop = sys.modules.get("joblib.externals.loky.process_executor")
+    current = getattr(loop, "_MAX_MEMORY_LEAK_SIZE", None)
+    if isinstance(current, int):
+        loop._MAX_MEMORY_LEAK_SIZE = current + max(_LOKY_ALLOWANCE, GRAPH_ALLOWANCE_PER_EDGE * int(n_edges))
+
+
 def _graph(token: str, arrays: GraphArrays | None) -> ig.Graph | None:
     g = _GRAPHS.get(token)
     if g is not None:
@@ -134,6 +157,7 @@ def _graph(token: str, arrays: GraphArrays | None) -> ig.Graph | None:
         return g
     if arrays is None:
         return None
+    allow_graph_memory(len(arrays.sources))
     g = build_igraph(*arrays)
     _GRAPHS[token] = g
     while len(_GRAPHS) > _MAX_GRAPHS:
