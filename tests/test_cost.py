@@ -14,8 +14,10 @@ import pytest
 import scipy.sparse as sp
 
 import scice
+import scice._cost as cost_module
 import scice._memory as memory_module
 from scice import SCICE, CostEstimate
+from scice._cost import _duration
 from scice._memory import local_cores
 from scice._plan import make_plan
 
@@ -54,7 +56,7 @@ def test_estimate_manual_mode_counts_every_trial(pbmc):
     assert cost.seconds == cost.seconds_max
     text = str(cost)
     assert "per call: grid " in text and "search" not in text.split("per call:")[1]  # only the kind it runs
-    assert "at most" not in text  # no worst case beyond the expected time
+    assert "at most" not in text and cost.worst_case == ""  # no worst case beyond the expected time
     est.fit(pbmc)
     assert est.results_.timings["n_leiden_calls"] == cost.leiden_calls
 
@@ -75,15 +77,31 @@ def test_estimate_is_a_frozen_printable_record(pbmc):
 
 
 @pytest.mark.parametrize(("optimizer", "refine_calls"), [("refine", 6), ("converge", 2), ("grid", 0)])
-def test_sounding_times_several_refinement_rounds(pbmc, optimizer, refine_calls):
+def test_sounding_times_several_refinement_rounds(pbmc, monkeypatch, optimizer, refine_calls):
     # the published schedule: 3 rounds of the 2 sounding trials, each round continuing the last;
     # "converge": one call to convergence per trial; "grid" does not refine
+    rounds: list = []  # (start, result) of each refinement round the sounding times
+    call = cost_module._Timer.call
+
+    def spy(self, kind, gamma, seeds, n_iterations, beta, start=None):
+        result = call(self, kind, gamma, seeds, n_iterations, beta, start)
+        if kind == "refine":
+            rounds.append((start, result))
+        return result
+
+    monkeypatch.setattr(cost_module._Timer, "call", spy)
     cost = SCICE(cluster_range=(3, 5), n_trials=4, optimizer=optimizer, random_state=0).estimate_cost(pbmc)
+    assert len(rounds) == refine_calls // 2
+    assert all(b[0] is a[1] for a, b in zip(rounds, rounds[1:], strict=False))  # each round continues the last
     assert cost.timing_calls["refine"] == refine_calls
     assert cost.timing_calls["search"] > 0 and cost.timing_calls["grid"] == 2 * 3  # 2 trials per target
     assert f"from {sum(cost.timing_calls.values())} real Leiden calls" in str(cost)
-    worst = "every candidate refines to max_iterations" if refine_calls else "every target runs its whole grid"
-    assert f"if {worst})" in str(cost)
+    worst = {
+        "refine": "every grid resolution of every target refines to max_iterations",
+        "converge": "every grid resolution of every target runs to convergence",
+        "grid": "every target runs its whole grid",
+    }[optimizer]
+    assert cost.worst_case == worst and f"(at most {_duration(cost.seconds_max)} if {worst})" in str(cost)
 
 
 def test_estimate_checks_like_fit(pbmc):

@@ -42,11 +42,10 @@ _PARAMS = {"resolution": [0.05], "n_trials": 5, "n_bootstrap": 5, "random_state"
 
 _ENTRY_POINTS = {
     "SCICE.fit": lambda: scice.SCICE(**_PARAMS).fit(_graph()),
+    "SCICE.fit_predict": lambda: scice.SCICE(**_PARAMS).fit_predict(_graph()),
     "SCICE.estimate_cost": lambda: scice.SCICE(**_PARAMS).estimate_cost(_graph()),
     "tl.scice": lambda: scice.tl.scice(_adata(), **_PARAMS),
-    "scice_clustering": lambda: scice.scice_clustering(
-        _adata(), resolution=[0.05], n_trials=5, n_bootstrap=5, seed=0
-    ),
+    "scice_clustering": lambda: scice.scice_clustering(_adata(), resolution=[0.05], n_trials=5, n_bootstrap=5, seed=0),
 }
 
 
@@ -59,6 +58,17 @@ def test_fit_warnings_name_the_callers_line(entry):
         hits = [w for w in seen if text in str(w.message)]
         assert hits, f"{entry}: no {trigger} warning"
         assert {w.filename for w in hits} == {__file__}, f"{entry}: {trigger} attributed to {hits[0].filename}"
+
+
+def test_other_fit_warnings_name_the_callers_line(blobs):
+    from scice._memory import local_cores
+
+    with pytest.warns(UserWarning, match="gave no result") as seen:  # one resolution shatters the graph
+        scice.SCICE(resolution=[0.05, 50.0], n_trials=10, n_bootstrap=5, random_state=0).fit(blobs)
+    assert [w.filename for w in seen if "gave no result" in str(w.message)] == [__file__]
+    with pytest.warns(UserWarning, match="more than the .* CPU core") as seen:
+        scice.SCICE(resolution=[0.05], n_trials=10, n_jobs=local_cores() + 1).estimate_cost(blobs)
+    assert [w.filename for w in seen if "CPU core" in str(w.message)] == [__file__]
 
 
 def test_front_end_warnings_name_the_callers_line(pbmc_manual_fit):

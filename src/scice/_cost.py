@@ -109,14 +109,18 @@ class CostEstimate:
         Worker processes that can run at once: ``min(pool workers, cores)`` (1 when serial).
     search_calls, grid_calls, refine_calls : int
         The expected Leiden calls by stage.
-    call_seconds : dict
-        Measured seconds per Leiden call on this graph: ``"search"``, ``"grid"``, ``"refine"``.
+    call_seconds : dict of str to float
+        Seconds per Leiden call on this graph, the median over the timed calls of
+        each kind: ``"search"``, ``"grid"``, ``"refine"`` (a kind not timed, such
+        as the search in manual mode, holds the grid's).
     timing_seconds : float
         Wall time this estimate took (its timing calls).
-    timing_calls : dict
-        The Leiden calls this estimate ran to time them, by kind (as ``call_seconds``).
     n_cells, n_edges : int
         The graph's size.
+    timing_calls : dict of str to int
+        The Leiden calls this estimate ran to time them, by kind (as ``call_seconds``).
+    worst_case : str
+        What ``seconds_max`` assumes, in words ("" when it equals ``seconds``).
     """
 
     leiden_calls: int
@@ -130,11 +134,12 @@ class CostEstimate:
     search_calls: int
     grid_calls: int
     refine_calls: int
-    call_seconds: dict
+    call_seconds: dict[str, float]
     timing_seconds: float
-    timing_calls: dict
     n_cells: int
     n_edges: int
+    timing_calls: dict[str, int]
+    worst_case: str
 
     def describe(self) -> str:
         """A few lines for people: calls, time (expected and worst case), memory and layout."""
@@ -150,9 +155,7 @@ class CostEstimate:
         expected = {"search": self.search_calls, "grid": self.grid_calls, "refine": self.refine_calls}
         shown = {k: v for k, v in self.call_seconds.items() if expected.get(k, 1) or self.timing_calls.get(k)}
         per_call = ", ".join(f"{k} {_per_call(v)}" for k, v in shown.items())
-        refines = self.refine_calls or self.timing_calls.get("refine")  # the optimizer refines
-        worst_case = "every candidate refines to max_iterations" if refines else "every target runs its whole grid"
-        worst = f" (at most {_duration(self.seconds_max)} if {worst_case})" if self.seconds_max > self.seconds else ""
+        worst = f" (at most {_duration(self.seconds_max)} if {self.worst_case})" if self.worst_case else ""
         lines = [
             f"scice cost estimate: {self.n_cells} cells, {self.n_edges} edges; {info.layout} layout, {workers}",
             f"  Leiden calls: about {self.leiden_calls:,} (search {self.search_calls:,}, grid {self.grid_calls:,}, "
@@ -180,7 +183,7 @@ def _duration(seconds: float) -> str:
 
 def _per_call(seconds: float) -> str:
     """``"3.17 ms"`` below a second, ``"228 s"`` above."""
-    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 0.9995 else f"{seconds:.3g} s"
 
 
 class _Timer:
@@ -328,6 +331,17 @@ def _cluster_range_sets(timer: _Timer, plan: FitPlan, graph: GraphData) -> dict[
     }
 
 
+def _worst_case(plan: FitPlan, sets: dict[str, float]) -> str:
+    """What ``seconds_max`` assumes, in words ("" when nothing can run beyond the expected calls)."""
+    if sets["grid_max"] <= sets["grid"] and sets["refine_max"] <= sets["refine"]:
+        return ""
+    if not sets["refine_max"]:
+        return "every target runs its whole grid"
+    if isinstance(plan.strategies.optimizer, ConvergeOptimizer):
+        return "every grid resolution of every target runs to convergence"
+    return "every grid resolution of every target refines to max_iterations"
+
+
 def estimate_cost(graph: GraphData, plan: FitPlan) -> CostEstimate:
     """The expected cost of fitting ``plan`` on ``graph`` (see the module docstring)."""
     t0 = time.perf_counter()
@@ -379,7 +393,8 @@ def estimate_cost(graph: GraphData, plan: FitPlan) -> CostEstimate:
         refine_calls=int(round(refine_calls)),
         call_seconds=per_call,
         timing_seconds=time.perf_counter() - t0,
-        timing_calls=dict(timer.calls),
         n_cells=graph.n_vertices,
         n_edges=graph.n_edges,
+        timing_calls=dict(timer.calls),
+        worst_case=_worst_case(plan, sets),
     )

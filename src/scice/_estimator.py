@@ -179,18 +179,39 @@ class SCICE(ClusterMixin, BaseEstimator):
         with progress_logging(bool(self.verbose)):
             return self._fit(X)
 
+    def fit_predict(self, X: Any, y: None = None) -> np.ndarray:
+        """Run scICE on a cell graph and return :attr:`labels_`.
+
+        Parameters
+        ----------
+        X : AnnData or scipy.sparse matrix of shape (n_cells, n_cells)
+            As for :meth:`fit`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_cells,)
+            ``best_labels`` of :attr:`best_cluster_` (``-1`` everywhere if no result).
+        """
+        with progress_logging(bool(self.verbose)):
+            return self._fit(X).labels_
+
     def estimate_cost(self, X: Any) -> CostEstimate:
         """What :meth:`fit` on ``X`` would cost: Leiden calls, wall time and memory.
 
         Checks the parameters and the graph exactly as :meth:`fit` does (the same
         errors), times a few real Leiden calls on the graph in this process (the
-        upper-bound doubling of the search, one trial per resolution, and two
-        optimisation and refinement trials: a small fraction of a fit) and
-        multiplies them by the method's call plan. ``seconds`` is the expected wall
-        time, ``seconds_max`` the worst case of refinement (every candidate refined
-        to ``max_iterations``); how much refinement a graph needs is known only
-        once it runs, so expect the real time within about a factor of 2 of
-        ``seconds``. Nothing is fitted and the estimator is not changed.
+        search's upper-bound doubling and bisection with one trial per resolution,
+        two grid-style trials per target and three refinement rounds of those two:
+        a small fraction of a fit) and multiplies them by the method's call plan.
+        ``seconds`` is the expected wall time, ``seconds_max`` the worst case
+        (every target runs its whole grid and, with ``"refine"``, every candidate
+        is refined to ``max_iterations``; with ``"converge"``, run once to
+        convergence; ``CostEstimate.worst_case`` says which); how much refinement
+        a graph needs is known only once it runs, so expect the real time within
+        about a factor of 2 of ``seconds``. Nothing is fitted and the estimator is
+        not changed.
 
         Parameters
         ----------
