@@ -21,9 +21,12 @@ __all__ = [
     "plan_run_bytes",
 ]
 
-#: Bytes per undirected edge: our arrays (int32 x2 + float64) and igraph's copy with its
-#: weight attribute (measured: 60 bytes per edge on a 229,416-edge graph, plus headroom).
-_EDGE_BYTES = 16 + 64
+#: Bytes per undirected edge of a process that runs Leiden on the graph: our arrays
+#: (int32 x2 + float64), igraph's copy with its weight attribute (Python floats) and a
+#: Leiden call's working memory. Measured as a worker's peak above its idle size:
+#: 205 bytes per edge on a 112,751-edge graph (10,000 cells), 200 on an 11,885,273-edge
+#: graph (1,000,000 cells; ``benchmarks/bench_scale.py``).
+_EDGE_BYTES = 208
 #: Resident memory of an idle worker process: the interpreter with numpy, igraph and
 #: scice's worker module (measured: VmRSS 47.8 MB of a loky worker started by scice,
 #: after its first call, before it received a graph; 49.5 MB after a chunk on
