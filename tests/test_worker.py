@@ -247,27 +247,16 @@ def test_process_layout_decides_with_the_same_rule():
     assert layout._session is None
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="loky's memory check, on /proc")
-def test_holding_the_graph_is_not_taken_for_a_memory_leak():
+def test_building_a_graph_raises_lokys_leak_allowance(monkeypatch):
     """loky restarts a worker that grew by more than ``_MAX_MEMORY_LEAK_SIZE`` (300 MB) after its
-    first call, and a 1M-cell graph is more than that: every chunk then ended with a restart and
-    the graph was sent again. Here loky's allowance is 0 in the fit's workers, so any growth counts."""
-    pytest.importorskip("psutil")  # loky checks worker memory only with psutil
-    import warnings
+    first call (scice's warm-up); a 1M-cell graph is more than that, so every chunk ended with a
+    restart and a resend. Building a graph must raise that allowance by the graph's size."""
+    import joblib.externals.loky.process_executor as loop
 
-    from scice import SCICE
-    from scice.strategies._pool import loky_executor
     from scice.testing import blob_graph
 
-    executor = loky_executor(2)
-    lower = "import time, joblib.externals.loky.process_executor as p; p._MAX_MEMORY_LEAK_SIZE = 0; time.sleep(1)"
-    for future in [executor.submit(exec, lower) for _ in range(2)]:  # each sleeps: one per worker
-        future.result()
-    workers = set(executor._processes)
-    graph = blob_graph(n_blobs=3, size=400, seed=11)  # a graph no other test sent to these workers
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        est = SCICE(cluster_range=(2, 4), n_trials=10, n_bootstrap=10, n_jobs=2, random_state=0).fit(graph)
-    assert not [w for w in seen if "worker stopped" in str(w.message)]
-    assert set(executor._processes) == workers  # no worker was restarted
-    assert est.results_.timings["n_graph_sends"] <= 2  # once per worker
+    monkeypatch.setattr(loop, "_MAX_MEMORY_LEAK_SIZE", 0)
+    graph = graph_from_input(blob_graph(n_blobs=3, size=400, seed=11), "connectivities")
+    arrays = GraphArrays(graph.n_vertices, graph.sources, graph.targets, graph.weights)
+    assert _worker._graph("leak-allowance-test", arrays) is not None
+    assert loop._MAX_MEMORY_LEAK_SIZE >= max(int(3e8), _worker.GRAPH_ALLOWANCE_PER_EDGE * graph.n_edges)
