@@ -194,8 +194,7 @@ class SCICE(ClusterMixin, BaseEstimator):
         labels : ndarray of shape (n_cells,)
             ``best_labels`` of :attr:`best_cluster_` (``-1`` everywhere if no result).
         """
-        with progress_logging(bool(self.verbose)):
-            return self._fit(X).labels_
+        return self.fit(X, y).labels_
 
     def estimate_cost(self, X: Any) -> CostEstimate:
         """What :meth:`fit` on ``X`` would cost: Leiden calls, wall time and memory.
