@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._memory import _EDGE_BYTES
+
 #: Set in the environment of the worker processes scice starts itself (its loky pool).
 WORKER_ENV = {"SCICE_WORKER": "1"}
 
@@ -127,10 +129,10 @@ def seeded_igraph_rng(seed: int) -> Iterator[None]:
         ig.set_random_number_generator(random)
 
 
-#: Memory a held graph may add to a worker without loky taking it for a leak: 400
-#: bytes per edge (twice the peak measured per edge in a worker, igraph's copy, its
-#: weight attribute and one Leiden call), at least loky's own allowance.
-GRAPH_ALLOWANCE_PER_EDGE = 400
+#: Memory a held graph may add to a worker without loky taking it for a leak: twice
+#: the memory model's bytes per edge (igraph's copy, its weight attribute and one
+#: Leiden call), at least loky's own allowance.
+GRAPH_ALLOWANCE_PER_EDGE = 2 * _EDGE_BYTES
 _LOKY_ALLOWANCE = int(3e8)
 
 
