@@ -225,7 +225,7 @@ def test_inner_workers_one_still_runs_on_the_pool(pbmc):
     # ("frozen" rows are refinement candidates that sat out a round: no trials ran)
     ran = ~serial.optimization_diagnostics["stage"].isin(["chosen", "frozen"])
     n_sets = serial.resolution_search_diagnostics.shape[0] + ran.sum()
-    assert t["n_chunks"] - t["n_graph_sends"] == n_sets
+    assert t["n_chunks"] - t["n_chunks_resent"] == n_sets
     assert capped.clusters == serial.clusters
 
 

@@ -458,6 +458,7 @@ _TIMING_KEYS = [
     "task_seconds",
     "n_chunks",
     "n_graph_sends",
+    "n_chunks_resent",
     "total_seconds",
     "worker_seconds",
 ]

@@ -260,3 +260,18 @@ def test_building_a_graph_raises_lokys_leak_allowance(monkeypatch):
     arrays = GraphArrays(graph.n_vertices, graph.sources, graph.targets, graph.weights)
     assert _worker._graph("leak-allowance-test", arrays) is not None
     assert loop._MAX_MEMORY_LEAK_SIZE >= max(int(3e8), _worker.GRAPH_ALLOWANCE_PER_EDGE * graph.n_edges)
+
+
+def test_a_fit_sends_the_graph_once_per_worker():
+    """Tasks that start together all find the workers without the graph; only as many of
+    their resends as there are workers carry the edges (before: every resent chunk did)."""
+    from scice import SCICE
+    from scice.testing import blob_graph
+
+    adjacency = blob_graph(n_blobs=4, size=1500, k=10, seed=2026)  # a graph no worker holds yet
+    assert graph_from_input(adjacency).n_edges > LOCAL_WHILE_STARTING_MAX_EDGES
+    fit = SCICE(resolution=[0.002, 0.005, 0.01, 0.02], n_trials=4, n_bootstrap=10, n_jobs=2, random_state=0)
+    t = fit.fit(adjacency).results_.timings
+    assert t["n_chunks_resent"] >= 2  # the tasks did start before the workers held the graph
+    # two workers; one more when two sends reached the same worker
+    assert t["n_graph_sends"] <= 3

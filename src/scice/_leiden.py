@@ -150,6 +150,7 @@ class TrialRunner:
         self.n_cache_hits = 0
         self.n_chunks_sent = 0
         self.n_graph_sends = 0
+        self.n_chunks_resent = 0
         self.leiden_seconds = 0.0
 
     # -- public -----------------------------------------------------------
@@ -218,6 +219,7 @@ class TrialRunner:
                 "leiden_seconds": self.leiden_seconds,
                 "n_chunks": self.n_chunks_sent,
                 "n_graph_sends": self.n_graph_sends,
+                "n_chunks_resent": self.n_chunks_resent,
             }
 
     # -- private ----------------------------------------------------------
@@ -293,22 +295,55 @@ class TrialRunner:
         try:
             answers = self._map(chunks)
             missing = [i for i, a in enumerate(answers) if a is None]
-            if missing:
-                arrays = self._arrays()
-                again = self._map([chunks[i]._replace(arrays=arrays) for i in missing])
-                for i, a in zip(missing, again, strict=False):
-                    answers[i] = a
+            n_resent = self._resend_with_graph(chunks, answers, missing)
         except FitCancelled:
             raise
         except Exception as err:
             self._pool_failed = True
             raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
         with self._lock:
-            self.n_chunks_sent += len(chunks) + len(missing)
-            self.n_graph_sends += len(missing)
-        if any(a is None for a in answers):  # pragma: no cover - a backend that drops arguments
-            raise WorkerError("a worker did not receive the graph it was sent")
+            self.n_chunks_sent += len(chunks) + n_resent
+            self.n_chunks_resent += n_resent
         return answers
+
+    def _resend_with_graph(self, chunks: list[Chunk], answers: list[Any], missing: list[int]) -> int:
+        """Send the chunks a worker answered ``None`` (it lacks the graph) again, until all are answered.
+
+        Only as many resends carry the edge arrays as there are workers the fit
+        has not yet sent the graph to (:meth:`_graph_sends_allowed`, shared by
+        every task thread); the others go without and are answered by a worker
+        that holds it by then. A round that leaves chunks unanswered is followed
+        by one that sends the arrays with at least one, so the loop ends.
+        Returns the number of chunks resent.
+        """
+        n_resent = 0
+        rounds = 0
+        while missing:
+            n_arrays = self._graph_sends_allowed(len(missing), at_least_one=rounds > 0)
+            arrays = self._arrays() if n_arrays else None
+            batch = [chunks[i]._replace(arrays=arrays) if k < n_arrays else chunks[i] for k, i in enumerate(missing)]
+            for i, a in zip(missing, self._map(batch), strict=False):
+                answers[i] = a
+            n_resent += len(batch)
+            rounds += 1
+            missing = [i for i in missing if answers[i] is None]
+        return n_resent
+
+    def _graph_sends_allowed(self, n_missing: int, at_least_one: bool) -> int:
+        """How many of ``n_missing`` resends carry the graph (counted in ``n_graph_sends`` here).
+
+        One per worker over the fit: once as many sends as workers are out, the
+        other resends go without the graph and wait for a worker that received
+        it (loky hands queued chunks to idle workers in order, so they reach one
+        of those). ``at_least_one`` for a round after one that left chunks
+        unanswered: a worker was restarted, or two sends reached the same worker.
+        """
+        with self._lock:
+            n = min(n_missing, max(0, self.n_workers - self.n_graph_sends))
+            if at_least_one:
+                n = max(n, 1)
+            self.n_graph_sends += n
+        return n
 
     def _map(self, chunks: list[Chunk]) -> list[Any]:
         """``layout.map`` of :func:`scice._worker.run_trials`, stopping at the first result after :meth:`stop`."""

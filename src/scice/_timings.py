@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["Timings"]
 
 # The trial runner's counters, copied as they are.
-_RUNNER_KEYS = ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "n_chunks", "n_graph_sends")
+_RUNNER_KEYS = ("n_leiden_calls", "n_cache_hits", "leiden_seconds", "n_chunks", "n_graph_sends", "n_chunks_resent")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Timings:
     task_seconds: float = 0.0
     n_chunks: int = 0
     n_graph_sends: int = 0
+    n_chunks_resent: int = 0
     total_seconds: float = 0.0
     worker_seconds: float = 0.0
 
@@ -59,7 +60,7 @@ class Timings:
             self.task_seconds += stats.get("task_seconds", 0)
 
     def add_runner(self, stats: Mapping[str, Any]) -> None:
-        """The trial runner's ``stats()``: Leiden calls, cache hits, chunks and graph sends."""
+        """The trial runner's ``stats()``: Leiden calls, cache hits, chunks, graph sends and resent chunks."""
         for key in _RUNNER_KEYS:
             setattr(self, key, stats[key])
 
