@@ -103,3 +103,15 @@ def test_search_cut_short_by_max_probes_warns(pbmc):
     ) as seen:
         assert fit(searcher__max_probes=cap).results_.timings["n_probes"] == cap
     assert [w.filename for w in seen if "max_probes" in str(w.message)] == [__file__]  # attributed to the caller
+
+
+def test_every_built_in_optimizer_names_the_rule_that_chose(pbmc):
+    """k = 8 has no IC-1 grid resolution on pbmc68k_reduced, k = 3 has one."""
+    from scice import SCICE
+
+    kw = dict(cluster_range=(3, 8), n_trials=6, n_bootstrap=10, random_state=0, max_iterations=14)
+    for optimizer, rule in (("grid", "lowest grid IC"), ("converge", "converged"), ("refine", "max_iterations")):
+        diag = SCICE(**kw, optimizer=optimizer).fit(pbmc).results_.optimization_diagnostics
+        chosen = diag[diag["stage"] == "chosen"].set_index("target")["stop"]
+        assert chosen[3] == "grid IC 1" and chosen[8] == rule, (optimizer, chosen.to_dict())
+        assert (diag.loc[diag["stage"] != "chosen", "stop"] == "").all()

@@ -75,6 +75,8 @@ class GridOptimizer(Optimizer):
     the target count), or from the centre of the interval outwards without one; a
     trial set at median count k whose IC is exactly 1 is taken at once, since no
     other resolution can beat it. The remaining grid points are then not run.
+    The chosen row of ``optimization_diagnostics`` names the rule in ``stop``:
+    ``"grid IC 1"`` or ``"lowest grid IC"``.
 
     Parameters
     ----------
@@ -116,12 +118,12 @@ class GridOptimizer(Optimizer):
         ics = [context.score(c).ic for c in candidates]
         return candidates[int(np.argmin(ics))]
 
-    #: Whether the diagnostics get a ``stop`` column naming the rule that chose each target.
-    _records_stop = False
-
     def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
-        """The chosen trial set when no grid candidate has IC 1, and the rule that chose it."""
-        return self.select(candidates, context, task, rows), ""
+        """The chosen trial set when no grid candidate has IC 1, and the rule that chose it (hook).
+
+        The rule becomes the chosen row's ``stop`` in the diagnostics.
+        """
+        return self.select(candidates, context, task, rows), "lowest grid IC"
 
     def optimize(self, task: Task, context) -> OptimizeOutcome:
         if task.target is None:
@@ -129,12 +131,11 @@ class GridOptimizer(Optimizer):
         rows: list = []
         candidates, perfect = self._grid_candidates(task, context, rows)
         if not candidates:
-            if self._records_stop:
-                for row in rows:
-                    row["stop"] = ""
+            for row in rows:
+                row["stop"] = ""
             return self._no_candidate(task, rows)
         chosen, stop = (perfect, "grid IC 1") if perfect is not None else self.choose(candidates, context, task, rows)
-        return _chosen_outcome(task, context, chosen, rows, **({"stop": stop} if self._records_stop else {}))
+        return _chosen_outcome(task, context, chosen, rows, stop=stop)
 
 
 # ---------------------------------------------------------------------------
@@ -248,8 +249,6 @@ class RefineOptimizer(GridOptimizer):
         self.n_steps = n_steps
         self.refine_iterations = refine_iterations
 
-    _records_stop = True
-
     def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
         return self.refine(candidates, context, task, rows)
 
@@ -331,8 +330,6 @@ class ConvergeOptimizer(GridOptimizer):
     n_steps : int, default=11
         Grid size over the interval.
     """
-
-    _records_stop = True
 
     def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
         return self.select(candidates, context, task, rows), "converged"
