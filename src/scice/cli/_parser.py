@@ -84,6 +84,14 @@ file of 'scice run --output' or a side file) and saves the figure; the format
 follows the extension of FILE (png, pdf, svg, ...). The image is drawn in memory
 and written whole after a free-space check: a failed write leaves no file."""
 
+_APPLY_DESCRIPTION = """\
+Write the scICE results of a results file into an .h5ad file.
+
+RESULTS is a file written by 'scice run --output' or the side file a failed
+write-back saved. Its uns[KEY] is written into uns[KEY_ADDED] of INPUT with the
+atomic update of 'scice run' (INPUT is byte-identical if anything fails), after
+checking that both files hold the same cells in the same order."""
+
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Show meaningful defaults and keep the hand-made line breaks of descriptions and epilogs."""
@@ -107,6 +115,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         if not action.option_strings and action.dest == "input" and action.nargs == "?":
             return action.metavar or default_metavar
         return super()._format_args(action, default_metavar)
+
+
+def _subcommand(sub: Any, name: str, func: Any, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand's parser (``help``, ``description``, ``epilog`` in ``kwargs``) that runs ``func``."""
+    parser = sub.add_parser(name, formatter_class=_Formatter, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def _add_input(parser: Any, help_text: str, option_group: Any = None) -> None:
@@ -166,11 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_light(sub: Any) -> argparse.ArgumentParser:
     """The ``scice light`` subcommand."""
-    p_light = sub.add_parser(
+    p_light = _subcommand(
+        sub,
         "light",
+        cmd_light,
         help="write a light copy of an .h5ad file (cells, graphs, annotations; first N genes only)",
         description=_LIGHT_DESCRIPTION,
-        formatter_class=_Formatter,
     )
     _add_input(p_light, "the .h5ad file to read; it is never modified")
     p_light.add_argument(
@@ -184,18 +200,18 @@ def _add_light(sub: Any) -> argparse.ArgumentParser:
         "--n-vars", type=int_at_least(1), default=1, metavar="N", help="number of leading variables of X to keep"
     )
     p_light.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p_light.set_defaults(func=cmd_light)
     return p_light
 
 
 def _add_run(sub: Any) -> argparse.ArgumentParser:
     """The ``scice run`` subcommand: mode, files, method, advanced and execution options."""
-    p_run = sub.add_parser(
+    p_run = _subcommand(
+        sub,
         "run",
+        cmd_run,
         help="run scICE on an .h5ad file and write the results into its uns",
         description=_RUN_DESCRIPTION,
         epilog=_RUN_EPILOG,
-        formatter_class=_Formatter,
     )
     _add_mode_options(p_run)
     _add_file_options(p_run)
@@ -222,7 +238,6 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bar and no progress messages (the summary table and errors are still printed)",
     )
-    p_run.set_defaults(func=cmd_run)
     return p_run
 
 
@@ -285,11 +300,12 @@ def _add_file_options(p_run: argparse.ArgumentParser) -> None:
 
 def _add_plot(sub: Any) -> argparse.ArgumentParser:
     """The ``scice plot`` subcommand."""
-    p_plot = sub.add_parser(
+    p_plot = _subcommand(
+        sub,
         "plot",
+        cmd_plot,
         help="plot the IC of each cluster count from the results stored in an .h5ad file",
         description=_PLOT_DESCRIPTION,
-        formatter_class=_Formatter,
     )
     p_plot.add_argument("input", metavar="INPUT", help="an .h5ad file with scICE results in uns[KEY]")
     p_plot.add_argument("-o", "--out", required=True, metavar="FILE", help="image file to write (e.g. ic.png)")
@@ -308,26 +324,17 @@ def _add_plot(sub: Any) -> argparse.ArgumentParser:
         help="do not annotate each cluster count with its resolution",
     )
     p_plot.add_argument("--dpi", type=int_at_least(10), default=150, help="resolution of raster images")
-    p_plot.set_defaults(func=cmd_plot)
     return p_plot
-
-
-_APPLY_DESCRIPTION = """\
-Write the scICE results of a results file into an .h5ad file.
-
-RESULTS is a file written by 'scice run --output' or the side file a failed
-write-back saved. Its uns[KEY] is written into uns[KEY_ADDED] of INPUT with the
-atomic update of 'scice run' (INPUT is byte-identical if anything fails), after
-checking that both files hold the same cells in the same order."""
 
 
 def _add_apply(sub: Any) -> argparse.ArgumentParser:
     """The ``scice apply`` subcommand."""
-    p_apply = sub.add_parser(
+    p_apply = _subcommand(
+        sub,
         "apply",
+        cmd_apply,
         help="write the results saved in a results file (scice run --output, or a side file) into an .h5ad file",
         description=_APPLY_DESCRIPTION,
-        formatter_class=_Formatter,
     )
     p_apply.add_argument("results", metavar="RESULTS", help="the results file (an .h5ad file with uns[KEY])")
     p_apply.add_argument("input", metavar="INPUT", help="the .h5ad file to write the results into")
@@ -341,5 +348,4 @@ def _add_apply(sub: Any) -> argparse.ArgumentParser:
         "--key-added", default=None, metavar="KEY_ADDED", help="written to uns[KEY_ADDED] of INPUT (default: KEY)"
     )
     p_apply.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p_apply.set_defaults(func=cmd_apply)
     return p_apply
