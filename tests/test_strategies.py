@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from scice import SCICE
 from scice import strategies as S
 from scice.testing import check_layout, check_optimizer, check_scorer, check_searcher, check_strategy
 
@@ -107,11 +108,22 @@ def test_search_cut_short_by_max_probes_warns(pbmc):
 
 def test_every_built_in_optimizer_names_the_rule_that_chose(pbmc):
     """k = 8 has no IC-1 grid resolution on pbmc68k_reduced, k = 3 has one."""
-    from scice import SCICE
-
     kw = dict(cluster_range=(3, 8), n_trials=6, n_bootstrap=10, random_state=0, max_iterations=14)
     for optimizer, rule in (("grid", "lowest grid IC"), ("converge", "converged"), ("refine", "max_iterations")):
         diag = SCICE(**kw, optimizer=optimizer).fit(pbmc).results_.optimization_diagnostics
         chosen = diag[diag["stage"] == "chosen"].set_index("target")["stop"]
         assert chosen[3] == "grid IC 1" and chosen[8] == rule, (optimizer, chosen.to_dict())
         assert (diag.loc[diag["stage"] != "chosen", "stop"] == "").all()
+
+
+class HighestICOptimizer(S.GridOptimizer):
+    def select(self, candidates, context, task, rows):
+        return max(candidates, key=lambda c: context.score(c).ic)
+
+
+def test_a_grid_subclass_with_its_own_select_is_named_in_stop(pbmc):
+    kw = dict(cluster_range=(8, 8), n_trials=6, n_bootstrap=10, random_state=0)
+    diag = SCICE(**kw, optimizer=HighestICOptimizer()).fit(pbmc).results_.optimization_diagnostics
+    chosen = diag[diag["stage"] == "chosen"].iloc[0]
+    grid = diag[diag["candidate"].astype(bool) & (diag["stage"] == "grid")]
+    assert chosen["stop"] == "HighestICOptimizer.select" and chosen["trial_ic"] == grid["trial_ic"].max()

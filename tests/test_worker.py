@@ -14,7 +14,7 @@ import pytest
 
 from scice import _worker
 from scice._graph import graph_from_input
-from scice._leiden import FitCancelled, LeidenConfig, TrialRequest, TrialRunner
+from scice._leiden import FitCancelled, LeidenConfig, TrialRequest, TrialRunner, WorkerError
 from scice._worker import Chunk, GraphArrays
 from scice.strategies import ProcessLayout, SerialLayout
 from scice.strategies._parallel import LOCAL_WHILE_STARTING_MAX_EDGES, runs_in_parent
@@ -179,6 +179,43 @@ def test_runner_sends_named_chunks_and_resends_them_with_the_graph(blobs):
     assert runner.stats()["n_graph_sends"] == 2
     local = TrialRunner(graph, LeidenConfig()).run(0.05, np.arange(10, 14), 2, 0.1, start=start)
     assert np.array_equal(got.labelings, local.labelings)
+
+
+class ForgetfulLayout(RecordingLayout):
+    """Like a backend that starts fresh workers for every call: they never hold the graph."""
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        _worker._GRAPHS.clear()
+        return super().map(func, tasks, n_jobs, callback)
+
+
+def test_workers_that_forget_the_graph_get_it_on_the_second_resend(blobs):
+    """Past the once-per-worker allowance, a chunk still unanswered after the first resend gets the
+    arrays on the second: three maps per trial set, never a round per chunk."""
+    graph = graph_from_input(blobs)
+    layout = ForgetfulLayout()
+    runner = TrialRunner(graph, LeidenConfig(), layout=layout, n_chunks=2)
+    got = [runner.run(g, np.arange(4), 2, 0.1) for g in (0.02, 0.05, 0.1)]
+    assert [len(c) for c in layout.sent] == [2, 2] + [2, 2, 2] * 2
+    stats = runner.stats()
+    assert stats["n_graph_sends"] == 2 + 2 * 2 and stats["n_chunks_resent"] == 2 + 4 * 2
+    local = TrialRunner(graph, LeidenConfig())
+    for g, trial_set in zip((0.02, 0.05, 0.1), got, strict=True):
+        assert np.array_equal(trial_set.labelings, local.run(g, np.arange(4), 2, 0.1).labelings)
+
+
+class ArgumentDroppingLayout(SerialLayout):
+    """A broken backend: it loses the arrays a chunk carries."""
+
+    def map(self, func, tasks, n_jobs, callback=None):
+        _worker._GRAPHS.clear()
+        return super().map(func, [t._replace(arrays=None) for t in tasks], n_jobs, callback)
+
+
+def test_a_backend_that_loses_the_graph_is_an_error(blobs):
+    runner = TrialRunner(graph_from_input(blobs), LeidenConfig(), layout=ArgumentDroppingLayout(), n_chunks=2)
+    with pytest.raises(WorkerError, match="did not receive the graph"):
+        runner.run(0.05, np.arange(4), 2, 0.1)
 
 
 def _random_graph():

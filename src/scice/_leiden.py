@@ -143,6 +143,9 @@ class TrialRunner:
         self._cache: OrderedDict[tuple, TrialSet] = OrderedDict()
         self._cache_used = 0
         self._lock = threading.Lock()
+        # Resends carrying the arrays not answered yet; threads whose resends carry none wait for 0.
+        self._graph_sent = threading.Condition(self._lock)
+        self._graph_sends_in_flight = 0
         self._local_lock = threading.Lock()
         self._stopped = threading.Event()
         self._pool_failed = False
@@ -298,6 +301,9 @@ class TrialRunner:
             n_resent = self._resend_with_graph(chunks, answers, missing)
         except FitCancelled:
             raise
+        except WorkerError:
+            self._pool_failed = True
+            raise
         except Exception as err:
             self._pool_failed = True
             raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
@@ -307,42 +313,54 @@ class TrialRunner:
         return answers
 
     def _resend_with_graph(self, chunks: list[Chunk], answers: list[Any], missing: list[int]) -> int:
-        """Send the chunks a worker answered ``None`` (it lacks the graph) again, until all are answered.
+        """Send again the chunks a worker answered ``None`` (it lacks the graph); the number resent.
 
-        Only as many resends carry the edge arrays as there are workers the fit
-        has not yet sent the graph to (:meth:`_graph_sends_allowed`, shared by
-        every task thread); the others go without and are answered by a worker
-        that holds it by then. A round that leaves chunks unanswered is followed
-        by one that sends the arrays with at least one, so the loop ends.
-        Returns the number of chunks resent.
+        First resend: only as many chunks carry the edge arrays as there are
+        workers the fit has not sent the graph to yet (:meth:`_take_graph_sends`,
+        shared by every task thread). A thread whose resends carry none waits
+        until the resends that do are answered, so the workers hold the graph
+        by then. Second resend, for chunks still unanswered (a worker was
+        restarted, two arrays reached the same worker, or the backend has more
+        workers than ``n_workers``): every chunk carries the arrays. A chunk
+        sent with the arrays cannot be answered ``None``; if one is, the
+        backend lost its arguments and this raises.
         """
         n_resent = 0
-        rounds = 0
-        while missing:
-            n_arrays = self._graph_sends_allowed(len(missing), at_least_one=rounds > 0)
+        for first in (True, False):
+            if not missing:
+                break
+            n_arrays = self._take_graph_sends(len(missing), everyone=not first)
             arrays = self._arrays() if n_arrays else None
             batch = [chunks[i]._replace(arrays=arrays) if k < n_arrays else chunks[i] for k, i in enumerate(missing)]
-            for i, a in zip(missing, self._map(batch), strict=False):
+            try:
+                if not n_arrays:
+                    with self._graph_sent:
+                        self._graph_sent.wait_for(lambda: self._graph_sends_in_flight == 0)
+                got = self._map(batch)
+            finally:
+                if n_arrays:
+                    with self._graph_sent:
+                        self._graph_sends_in_flight -= 1
+                        self._graph_sent.notify_all()
+            for i, a in zip(missing, got, strict=True):
                 answers[i] = a
             n_resent += len(batch)
-            rounds += 1
             missing = [i for i in missing if answers[i] is None]
+        if missing:
+            raise WorkerError("a worker did not receive the graph it was sent")
         return n_resent
 
-    def _graph_sends_allowed(self, n_missing: int, at_least_one: bool) -> int:
-        """How many of ``n_missing`` resends carry the graph (counted in ``n_graph_sends`` here).
+    def _take_graph_sends(self, n_missing: int, everyone: bool) -> int:
+        """How many of ``n_missing`` resends carry the arrays (counted in ``n_graph_sends``).
 
-        One per worker over the fit: once as many sends as workers are out, the
-        other resends go without the graph and wait for a worker that received
-        it (loky hands queued chunks to idle workers in order, so they reach one
-        of those). ``at_least_one`` for a round after one that left chunks
-        unanswered: a worker was restarted, or two sends reached the same worker.
+        At most one per worker over the fit, unless ``everyone``: then all of
+        them. A caller that gets any must release its place in
+        ``_graph_sends_in_flight`` once those resends are answered.
         """
-        with self._lock:
-            n = min(n_missing, max(0, self.n_workers - self.n_graph_sends))
-            if at_least_one:
-                n = max(n, 1)
+        with self._graph_sent:
+            n = n_missing if everyone else min(n_missing, max(0, self.n_workers - self.n_graph_sends))
             self.n_graph_sends += n
+            self._graph_sends_in_flight += n > 0
         return n
 
     def _map(self, chunks: list[Chunk]) -> list[Any]:

@@ -1,6 +1,6 @@
 """What a worker process runs: chunks of seeded Leiden trials on a graph it keeps.
 
-This module imports only numpy and igraph (and ``scice/__init__`` loads nothing
+Of the third-party packages this module imports only numpy and igraph (and ``scice/__init__`` loads nothing
 eagerly), so a fresh worker is ready in about a second instead of the ~4 s that
 importing scikit-learn, pandas and anndata would cost.
 
@@ -8,7 +8,8 @@ A :class:`Chunk` is the one record that crosses the process boundary: the
 arguments of :func:`run_trials`, by name. The graph travels only to workers
 that lack it: a chunk names the graph by its token and carries no edges; a
 worker that does not hold that graph answers ``None`` and the parent sends the
-chunk again with the edge arrays (see :class:`scice._leiden.TrialRunner`). This
+chunk again, about once per worker with the edge arrays (see
+:meth:`scice._leiden.TrialRunner._resend_with_graph`). This
 needs nothing from the backend, so it works the same on loky, dask or ray
 workers.
 
@@ -130,8 +131,8 @@ def seeded_igraph_rng(seed: int) -> Iterator[None]:
 
 
 #: Memory a held graph may add to a worker without loky taking it for a leak: twice
-#: the memory model's bytes per edge (igraph's copy, its weight attribute and one
-#: Leiden call), at least loky's own allowance.
+#: the memory model's bytes per edge (scice's arrays, igraph's copy with its weight
+#: attribute and one Leiden call), at least loky's own allowance.
 GRAPH_ALLOWANCE_PER_EDGE = 2 * _EDGE_BYTES
 _LOKY_ALLOWANCE = int(3e8)
 

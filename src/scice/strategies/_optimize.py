@@ -121,9 +121,12 @@ class GridOptimizer(Optimizer):
     def choose(self, candidates: list, context, task: Task, rows: list) -> tuple[TrialSet, str]:
         """The chosen trial set when no grid candidate has IC 1, and the rule that chose it (hook).
 
-        The rule becomes the chosen row's ``stop`` in the diagnostics.
+        The rule becomes the chosen row's ``stop`` in the diagnostics: ``"lowest
+        grid IC"``, or ``"<class name>.select"`` for a subclass with its own
+        :meth:`select` (override this hook to name its rule).
         """
-        return self.select(candidates, context, task, rows), "lowest grid IC"
+        rule = "lowest grid IC" if type(self).select is GridOptimizer.select else f"{type(self).__name__}.select"
+        return self.select(candidates, context, task, rows), rule
 
     def optimize(self, task: Task, context) -> OptimizeOutcome:
         if task.target is None:
