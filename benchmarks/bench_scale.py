@@ -12,7 +12,8 @@ The fit uses scice's defaults and ``n_jobs=2`` unless told otherwise. Prints gra
 construction time, wall time of the fit, time in Leiden, the share of worker
 time outside Leiden, the number of Leiden calls, how often the graph was sent to
 a worker, peak memory (VmHWM of this process, reset just before the fit, and of
-its worker processes), and the IC table. ``--estimate`` prints
+its worker processes), the IC table, the Leiden iterations (as
+``converge_vs_refine.py`` counts them) and the trial sets per target. ``--estimate`` prints
 ``SCICE.estimate_cost`` first and compares it with the fit (``--estimate-only``:
 the estimate alone, to plan a long run); ``--checkpoint DIR``
 lets an interrupted fit resume (the comparison then covers only the resumed
@@ -35,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _graphs import gaussian_mixture_graph  # noqa: E402
+from converge_vs_refine import iterations  # noqa: E402
 
 import scice  # noqa: E402
 
@@ -172,6 +174,8 @@ def main() -> None:
         )
     )
     print("uncovered:", est.results_.uncovered_targets)
+    fixed, converged = iterations(est)
+    print(f"Leiden iterations of fixed-iteration calls: {fixed:,}; calls run to convergence: {converged:,}")
     print_trial_sets(est.results_.optimization_diagnostics)
 
 
