@@ -301,11 +301,10 @@ class TrialRunner:
             n_resent = self._resend_with_graph(chunks, answers, missing)
         except FitCancelled:
             raise
-        except WorkerError:
-            self._pool_failed = True
-            raise
         except Exception as err:
             self._pool_failed = True
+            if isinstance(err, WorkerError):
+                raise
             raise WorkerError(f"{type(err).__name__}: {' '.join(str(err).split())}") from err
         with self._lock:
             self.n_chunks_sent += len(chunks) + n_resent
