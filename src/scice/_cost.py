@@ -58,7 +58,8 @@ PROBES_PER_TARGET = 6.0
 #: over the rounds (the published schedule prunes from round 10 on). Calibrated on
 #: the calls of whole fits (pbmc68k_reduced, digits, a 20k Gaussian mixture): the
 #: sounding also calls "refined" targets that the fit finds consistent or without
-#: a candidate, so this is below the 0.78 of the targets really refined.
+#: a candidate, so this is below the 0.55-0.66 of the targets really refined
+#: (their trial sets over their rounds, per grid step: digits, pbmc68k_reduced).
 CANDIDATE_FRACTION = 0.5
 #: Rounds a refined target runs: the mean (16.3) over pbmc68k_reduced (23, 4, 1),
 #: digits (2, 19, 14, 41; both range 2..10) and a 50k Gaussian mixture (range 2..15:
