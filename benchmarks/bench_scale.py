@@ -174,8 +174,10 @@ def main() -> None:
         )
     )
     print("uncovered:", est.results_.uncovered_targets)
-    fixed, converged = iterations(est)
-    print(f"Leiden iterations of fixed-iteration calls: {fixed:,}; calls run to convergence: {converged:,}")
+    diagnostics = est.results_.optimization_diagnostics
+    if diagnostics is not None and "stage" in diagnostics:  # cluster-range mode; manual mode has no stages
+        fixed, converged = iterations(est)
+        print(f"Leiden iterations of fixed-iteration calls: {fixed:,}; calls run to convergence: {converged:,}")
     print_trial_sets(est.results_.optimization_diagnostics)
 
 
