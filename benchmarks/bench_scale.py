@@ -178,7 +178,7 @@ def main() -> None:
     if diagnostics is not None and "stage" in diagnostics:  # cluster-range mode; manual mode has no stages
         fixed, converged = iterations(est)
         print(f"Leiden iterations of fixed-iteration calls: {fixed:,}; calls run to convergence: {converged:,}")
-    print_trial_sets(est.results_.optimization_diagnostics)
+    print_trial_sets(diagnostics)
 
 
 def print_trial_sets(diagnostics) -> None:
