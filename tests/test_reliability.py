@@ -13,6 +13,7 @@ import pytest
 
 import scice._memory as memory_module
 from scice import SCICE
+from scice._checkpoint import TrialStore
 from scice.exceptions import TaskFailedError
 from scice.strategies import ProcessLayout, RefineOptimizer
 from scice.testing import blob_graph
@@ -170,6 +171,123 @@ def test_checkpoint_resume_gives_identical_results(tmp_path):
     again = SCICE(**kw, checkpoint=folder).fit(graph)  # everything resumed: no Leiden at all
     assert again.results_.timings["n_leiden_calls"] == 0
     assert again.results_.clusters == reference.clusters
+
+
+_MID_TASK = {"after": None, "requests": 0}
+
+
+class _CountingContext:
+    """The task's context, with Ctrl-C before its request number ``_MID_TASK["after"] + 1``."""
+
+    def __init__(self, context):
+        self._context = context
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    def _tick(self):
+        _MID_TASK["requests"] += 1
+        if _MID_TASK["after"] is not None and _MID_TASK["requests"] > _MID_TASK["after"]:
+            raise KeyboardInterrupt
+
+    def trials(self, gamma):
+        self._tick()
+        return self._context.trials(gamma)
+
+    def refine(self, *args, **kwargs):
+        self._tick()
+        return self._context.refine(*args, **kwargs)
+
+    def refine_all(self, *args, **kwargs):
+        self._tick()
+        return self._context.refine_all(*args, **kwargs)
+
+
+class InterruptMidTask(RefineOptimizer):
+    """The published refinement, interrupted inside a task (fault injection; the limit is a module global)."""
+
+    def optimize(self, task, context):
+        return super().optimize(task, _CountingContext(context))
+
+
+def test_interrupted_task_resumes_from_its_saved_trial_sets(pbmc, tmp_path):
+    # k = 8 on pbmc68k_reduced refines for many rounds: interrupt the one task halfway through
+    kw = dict(cluster_range=(8, 8), n_trials=6, n_bootstrap=20, random_state=0, optimizer=InterruptMidTask())
+    _MID_TASK.update(after=None, requests=0)
+    reference = SCICE(**kw).fit(pbmc)
+    n_requests, n_calls = _MID_TASK["requests"], reference.results_.timings["n_leiden_calls"]
+    assert n_requests > 20  # the grid and many refinement rounds
+    folder = tmp_path / "ckpt"
+    _MID_TASK.update(after=n_requests // 2, requests=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            SCICE(**kw, checkpoint=folder).fit(pbmc)
+    finally:
+        _MID_TASK.update(after=None)
+    assert not list(folder.glob("task_*.pkl"))  # the task did not finish ...
+    assert len(list((folder / "trials" / "task_8").glob("*.npz"))) >= n_requests // 2  # ... its trial sets are kept
+    assert not (folder / "trials" / "search").exists()  # the search finished: its trial sets were dropped
+    resumed = SCICE(**kw, checkpoint=folder).fit(pbmc)
+    timings = resumed.results_.timings
+    assert timings["search_resumed"] == 1 and timings["n_tasks_resumed"] == 0
+    assert timings["n_trial_sets_resumed"] >= n_requests // 2
+    assert 0 < timings["n_leiden_calls"] < 0.8 * n_calls  # only the second half ran again
+    assert resumed.results_ == reference.results_
+    assert np.array_equal(resumed.labels_, reference.labels_)
+    assert not list((folder / "trials").iterdir())  # the task finished: its trial sets are gone
+
+
+def test_interrupted_parallel_fit_resumes_with_identical_results(pbmc, tmp_path):
+    # two targets side by side on two workers, interrupted halfway; resumed on two workers
+    kw = dict(cluster_range=(7, 8), n_trials=6, n_bootstrap=20, random_state=0, optimizer=InterruptMidTask())
+    _MID_TASK.update(after=None, requests=0)
+    reference = SCICE(**kw).fit(pbmc).results_  # serial
+    n_requests = _MID_TASK["requests"]
+    folder = tmp_path / "ckpt"
+    _MID_TASK.update(after=n_requests // 2, requests=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            SCICE(**kw, n_jobs=2, checkpoint=folder).fit(pbmc)
+    finally:
+        _MID_TASK.update(after=None)
+    resumed = SCICE(**kw, n_jobs=2, checkpoint=folder).fit(pbmc).results_
+    assert resumed.timings["n_trial_sets_resumed"] > 0
+    assert resumed == reference
+
+
+def test_trial_store_round_trip_and_damaged_files(tmp_path):
+    store = TrialStore(tmp_path / "trials" / "task_3")
+    key = (0.01, 0.1, 10, np.arange(4, dtype=np.int64).tobytes(), None)
+    labels = np.array([[0, 1, 1], [1, 0, 0], [2, 2, 0], [0, 0, 1]], dtype=np.int8)
+    assert store.get(key, (4, 3)) is None  # nothing saved yet
+    store.put(key, labels)
+    got = store.get(key, (4, 3))
+    assert got.dtype == np.int8 and np.array_equal(got, labels)
+    assert store.get(key, (4, 5)) is None  # another graph's shape
+    assert store.get((0.02, *key[1:]), (4, 3)) is None  # another resolution
+    file = store.path / TrialStore.name(key)
+    file.write_bytes(file.read_bytes()[:20])  # a write cut short
+    assert store.get(key, (4, 3)) is None
+    assert [p.name for p in store.path.iterdir()] == [file.name]  # no temporary files left
+
+
+def test_damaged_saved_trial_sets_are_run_again(pbmc, tmp_path):
+    kw = dict(cluster_range=(8, 8), n_trials=6, n_bootstrap=20, random_state=0, optimizer=InterruptMidTask())
+    reference = SCICE(**kw).fit(pbmc).results_
+    folder = tmp_path / "ckpt"
+    _MID_TASK.update(after=5, requests=0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            SCICE(**kw, checkpoint=folder).fit(pbmc)
+    finally:
+        _MID_TASK.update(after=None)
+    files = list((folder / "trials" / "task_8").glob("*.npz"))
+    assert len(files) == 5
+    for file in files:
+        file.write_bytes(file.read_bytes()[:20])
+    resumed = SCICE(**kw, checkpoint=folder).fit(pbmc).results_
+    assert "n_trial_sets_resumed" not in resumed.timings  # none could be read: all ran again
+    assert resumed == reference
 
 
 def test_checkpoint_refuses_another_run_and_needs_int_seed(tmp_path):

@@ -9,6 +9,13 @@ never leaves a damaged entry. A rerun with the same fingerprint loads them and
 only runs what is missing; since every task's result depends only on its
 arguments, the resumed run's results are identical to an uninterrupted one.
 
+While the search or a task runs, each trial set it computes is kept in
+``trials/<stage>/`` (:class:`TrialStore`), and the folder is deleted once the
+stage's result is saved. A rerun replays the unfinished stage from the start:
+every trial set found there is read instead of run again (a trial set depends
+only on its request: resolution, seeds, iterations, beta and starting labels),
+so an interruption loses at most the trial sets in flight.
+
 Checkpoint files are pickles: load only checkpoints you wrote yourself.
 """
 
@@ -18,6 +25,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +38,7 @@ if TYPE_CHECKING:
     from ._graph import GraphData
     from ._plan import FitPlan
 
-__all__ = ["Checkpoint", "fingerprint_parts", "open_checkpoint", "run_fingerprint"]
+__all__ = ["Checkpoint", "TrialStore", "fingerprint_parts", "open_checkpoint", "run_fingerprint"]
 
 _FORMAT = 1
 
@@ -89,6 +97,14 @@ class Checkpoint:
         """Save ``obj`` under ``name`` atomically."""
         self._write(self.path / f"{name}.pkl", pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
+    def trial_store(self, stage: str) -> TrialStore:
+        """The store of the trial sets of ``stage`` (``"search"`` or ``"task_<key>"``) while it runs."""
+        return TrialStore(self.path / "trials" / stage)
+
+    def drop_trials(self, stage: str) -> None:
+        """Delete the trial sets of ``stage``: its result is saved, a rerun will not replay it."""
+        shutil.rmtree(self.path / "trials" / stage, ignore_errors=True)
+
     def _write(self, target: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.path)
         try:
@@ -97,6 +113,54 @@ class Checkpoint:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+class TrialStore:
+    """The trial sets one stage of a checkpointed fit has computed, one compressed file each.
+
+    Files are named by a digest of the request's key
+    (:attr:`scice._leiden.TrialRequest.key`) and hold its labelings. They are a
+    cache, so they are written without ``fsync``: a file that cannot be read or
+    has the wrong shape counts as missing and the trial set is run again.
+
+    Parameters
+    ----------
+    path
+        The stage's folder (created on the first write).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @staticmethod
+    def name(key: tuple) -> str:
+        """The file name of a request key (its ``repr`` is exact: floats round-trip, seeds are bytes)."""
+        return hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + ".npz"
+
+    def get(self, key: tuple, shape: tuple[int, int]) -> np.ndarray | None:
+        """The labelings saved for ``key``, or ``None`` if there are none of this ``shape``."""
+        file = self.path / self.name(key)
+        if not file.exists():
+            return None
+        try:
+            with np.load(file) as saved:
+                labels = saved["labelings"]
+        except Exception:  # a damaged file: run the trials again
+            return None
+        return labels if labels.shape == tuple(shape) and labels.dtype.kind == "i" else None
+
+    def put(self, key: tuple, labelings: np.ndarray) -> None:
+        """Save ``labelings`` under ``key`` (written to a temporary file, then moved into place)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".trials.", suffix=".npz", dir=self.path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, labelings=labelings)
+            os.replace(tmp, self.path / self.name(key))
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

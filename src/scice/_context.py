@@ -10,13 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ._leiden import TrialRequest, TrialRunner, TrialSet
 from ._similarity import TrialSetScore
+
+if TYPE_CHECKING:
+    from ._checkpoint import TrialStore
 
 __all__ = ["RunSeeds", "Probe", "SearchContext", "OptimizeContext", "shattered_fraction"]
 
@@ -101,6 +104,9 @@ class SearchContext:
     plan_trials
         Told how many trials each batch of probes is about to run (the
         progress bar's total grows by it).
+    store
+        The checkpoint's store of the search's trial sets (probes saved by an
+        interrupted run are read from it, new ones saved to it), or ``None``.
     """
 
     def __init__(
@@ -110,8 +116,10 @@ class SearchContext:
         seeds: RunSeeds,
         resolution_tolerance: float,
         plan_trials: Callable[[int], None] | None = None,
+        store: TrialStore | None = None,
     ):
         self._runner = runner
+        self._store = store
         self._plan_trials = plan_trials
         self._scorer = scorer
         self._seeds = seeds
@@ -140,7 +148,7 @@ class SearchContext:
         if self._plan_trials is not None:
             self._plan_trials(len(gammas) * int(n_trials))
         trial_sets = self._runner.run_many(
-            [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas]
+            [TrialRequest(float(g), seeds, int(n_iterations), float(beta)) for g in gammas], self._store
         )
         out = []
         for trial_set in trial_sets:
@@ -197,6 +205,9 @@ class OptimizeContext:
         Trials already announced for this task (its resolution grid); the
         first requests use this allowance, and :meth:`release` returns what is
         left when the task ends.
+    store
+        The checkpoint's store of this task's trial sets (those saved by an
+        interrupted run are read from it, new ones saved to it), or ``None``.
     """
 
     def __init__(
@@ -210,8 +221,10 @@ class OptimizeContext:
         max_iterations: int,
         plan_trials: Callable[[int], None] | None = None,
         planned: int = 0,
+        store: TrialStore | None = None,
     ):
         self._runner = runner
+        self._store = store
         self._plan_trials = plan_trials
         self._planned = int(planned)
         self._scorer = scorer
@@ -227,7 +240,9 @@ class OptimizeContext:
     def trials(self, gamma: float) -> TrialSet:
         """``n_trials`` trials of ``n_iterations`` iterations at ``gamma``."""
         self._plan(self.n_trials)
-        return self._runner.run(gamma, self._seeds.trials[: self.n_trials], self.n_iterations, self.beta)
+        return self._runner.run(
+            gamma, self._seeds.trials[: self.n_trials], self.n_iterations, self.beta, store=self._store
+        )
 
     def refine(self, trial_set: TrialSet, round_index: int, n_iterations: int = 2) -> TrialSet:
         """Continue every trial from its own labels for ``n_iterations`` more iterations.
@@ -246,7 +261,7 @@ class OptimizeContext:
             for ts in trial_sets
         ]
         self._plan(sum(int(req.seeds.size) for req in requests))
-        return self._runner.run_many(requests)
+        return self._runner.run_many(requests, self._store)
 
     def _plan(self, n: int) -> None:
         """Announce ``n`` trials about to run, first from the task's allowance."""

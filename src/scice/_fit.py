@@ -37,7 +37,7 @@ from .exceptions import TaskFailedError
 from .strategies._base import SearchOutcome, Task
 
 if TYPE_CHECKING:
-    from ._checkpoint import Checkpoint
+    from ._checkpoint import Checkpoint, TrialStore
     from ._plan import FitPlan
     from ._timings import Timings
 
@@ -134,17 +134,23 @@ def describe_task(task: Any) -> str:
 
 
 def evaluate_task(
-    graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner, progress: _Progress | None = None
+    graph: GraphData,
+    task: Any,
+    spec: RunSpec,
+    runner: TrialRunner,
+    progress: _Progress | None = None,
+    store: TrialStore | None = None,
 ) -> TaskResult:
     """Optimise ``task`` and finalise its chosen trial set.
 
     An exception from the strategies is re-raised as :class:`TaskFailedError`
     naming the task; a failure of the worker pool (:class:`WorkerError`) and a
     stopped fit (:class:`FitCancelled`) pass through unchanged. ``progress``
-    is told the trials the task plans (see :class:`_Progress`).
+    is told the trials the task plans (see :class:`_Progress`); ``store``
+    keeps the task's trial sets in a checkpoint while it runs.
     """
     try:
-        return _evaluate_task(graph, task, spec, runner, progress)
+        return _evaluate_task(graph, task, spec, runner, progress, store)
     except (WorkerError, FitCancelled):
         raise
     except Exception as err:
@@ -152,7 +158,12 @@ def evaluate_task(
 
 
 def _evaluate_task(
-    graph: GraphData, task: Any, spec: RunSpec, runner: TrialRunner, progress: _Progress | None
+    graph: GraphData,
+    task: Any,
+    spec: RunSpec,
+    runner: TrialRunner,
+    progress: _Progress | None,
+    store: TrialStore | None,
 ) -> TaskResult:
     t0 = time.perf_counter()
     context = OptimizeContext(
@@ -165,6 +176,7 @@ def _evaluate_task(
         max_iterations=spec.max_iterations,
         plan_trials=None if progress is None else progress.plan,
         planned=0 if progress is None else planned_trials(task, spec),
+        store=store,
     )
     try:
         outcome = spec.optimizer.optimize(task, context)
@@ -281,15 +293,22 @@ def run_search(
         return None, tasks
     # the tolerance is absolute on a graph of REFERENCE_WEIGHT; it scales with the weights (CPM)
     tolerance = plan.resolution_tolerance * plan.leiden.weight_scale
-    context = SearchContext(
-        runner, plan.strategies.scorer, plan.seeds, tolerance, plan_trials=None if progress is None else progress.plan
-    )
     search = ckpt.load("search") if ckpt is not None else None
     resumed = search is not None
+    context = SearchContext(
+        runner,
+        plan.strategies.scorer,
+        plan.seeds,
+        tolerance,
+        plan_trials=None if progress is None else progress.plan,
+        store=None if ckpt is None or resumed else ckpt.trial_store("search"),
+    )
     if search is None:
         search = _search(plan, context)
         if ckpt is not None:
             ckpt.save("search", search)
+    if ckpt is not None:
+        ckpt.drop_trials("search")
     stats = context.stats()
     tasks = [
         Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
@@ -314,13 +333,17 @@ def _search(plan: FitPlan, context: SearchContext) -> SearchOutcome:
 
 
 def resume(ckpt: Checkpoint | None, tasks: list[Task]) -> list[TaskResult | None]:
-    """Per task, its result saved in the checkpoint by an earlier run of the same fit, or ``None``."""
+    """Per task, its result saved in the checkpoint by an earlier run of the same fit, or ``None``.
+
+    The trial sets of a saved task are deleted if a run stopped before it could.
+    """
     out: list[TaskResult | None] = [None] * len(tasks)
     if ckpt is not None:
         for i, task in enumerate(tasks):
             saved = ckpt.load(f"task_{task.key}")
             if saved is not None and saved.task == task:
                 out[i] = saved
+                ckpt.drop_trials(f"task_{task.key}")
     return out
 
 
@@ -414,7 +437,7 @@ def _one_at_a_time(
 ) -> list[TaskResult]:
     out = []
     for task in tasks:
-        out.append(evaluate_task(graph, task, _own_spec(spec), runner, progress))
+        out.append(evaluate_task(graph, task, _own_spec(spec), runner, progress, progress.trial_store(task)))
         progress.finished(out[-1])
     return out
 
@@ -428,7 +451,7 @@ def _side_by_side(
     pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="scice-task")
     try:
         futures = {
-            pool.submit(evaluate_task, graph, task, _own_spec(spec), runner, progress): i
+            pool.submit(evaluate_task, graph, task, _own_spec(spec), runner, progress, progress.trial_store(task)): i
             for i, task in enumerate(tasks)
         }
         for future in as_completed(futures):
@@ -532,11 +555,16 @@ class _Progress:
                 self._bar.total = self.total
                 self._bar.update(int(computed))
 
+    def trial_store(self, task: Any) -> TrialStore | None:
+        """Where ``task`` keeps its trial sets while it runs (``None`` without a checkpoint)."""
+        return None if self.ckpt is None else self.ckpt.trial_store(f"task_{task.key}")
+
     def finished(self, result: TaskResult) -> None:
-        """Record one finished task: checkpoint save, log line."""
+        """Record one finished task: checkpoint save (its trial sets are then deleted), log line."""
         self.done.add(result.task.key)
         if self.ckpt is not None:
             self.ckpt.save(f"task_{result.task.key}", result)
+            self.ckpt.drop_trials(f"task_{result.task.key}")
         if self.verbose:
             cluster = result.result
             found = "no result" if cluster is None else f"{cluster.n_cluster} clusters, IC {cluster.ic:.4f}"

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from ._similarity import smallest_int_dtype
 from ._worker import Chunk
 from .exceptions import FitCancelled, WorkerError
 from .strategies._parallel import LOCAL_WHILE_STARTING_MAX_EDGES, runs_in_parent
+
+if TYPE_CHECKING:
+    from ._checkpoint import TrialStore
 
 __all__ = [
     "LeidenConfig",
@@ -120,7 +123,8 @@ class TrialRunner:
     on_trials
         Called as ``on_trials(computed, cached)`` after each :meth:`run_many`:
         the trials it ran with Leiden (counted in ``n_leiden_calls``) and those
-        answered from memory. The fit's progress bar counts them.
+        answered from memory or from a checkpoint's trial store. The fit's
+        progress bar counts them.
     """
 
     def __init__(
@@ -154,6 +158,7 @@ class TrialRunner:
         self.n_chunks_sent = 0
         self.n_graph_sends = 0
         self.n_chunks_resent = 0
+        self.n_trial_sets_resumed = 0
         self.leiden_seconds = 0.0
 
     # -- public -----------------------------------------------------------
@@ -164,6 +169,7 @@ class TrialRunner:
         n_iterations: int,
         beta: float,
         start: TrialSet | None = None,
+        store: TrialStore | None = None,
     ) -> TrialSet:
         """Run one trial per seed at ``gamma``.
 
@@ -171,11 +177,17 @@ class TrialRunner:
         ``initial_membership``) for ``n_iterations`` more iterations.
         """
         return self.run_many(
-            [TrialRequest(float(gamma), np.asarray(seeds, dtype=np.int64), int(n_iterations), float(beta), start)]
+            [TrialRequest(float(gamma), np.asarray(seeds, dtype=np.int64), int(n_iterations), float(beta), start)],
+            store,
         )[0]
 
-    def run_many(self, requests: list[TrialRequest]) -> list[TrialSet]:
-        """Answer several requests at once (their chunks share one dispatch)."""
+    def run_many(self, requests: list[TrialRequest], store: TrialStore | None = None) -> list[TrialSet]:
+        """Answer several requests at once (their chunks share one dispatch).
+
+        With ``store`` (a checkpoint's :class:`~scice._checkpoint.TrialStore`),
+        a request not in memory is first looked up there, and every trial set
+        computed is saved there.
+        """
         if self._stopped.is_set():
             raise FitCancelled()
         out: list[TrialSet | None] = [None] * len(requests)
@@ -191,10 +203,19 @@ class TrialRunner:
                     out[i] = hit
                 else:
                     todo.append(i)
+        if store is not None:
+            for i in list(todo):
+                trial_set = self._restore(requests[i], store)
+                if trial_set is not None:
+                    todo.remove(i)
+                    cached += int(requests[i].seeds.size)
+                    out[i] = trial_set
         computed = 0
         if todo:
             for i, trial_set in zip(todo, self._compute([requests[i] for i in todo]), strict=False):
                 out[i] = trial_set
+                if store is not None:
+                    store.put(trial_set.key, trial_set.labelings)
             computed = int(sum(requests[i].seeds.size for i in todo))  # as counted in n_calls
         if self.on_trials is not None:
             self.on_trials(computed, cached)
@@ -223,6 +244,7 @@ class TrialRunner:
                 "n_chunks": self.n_chunks_sent,
                 "n_graph_sends": self.n_graph_sends,
                 "n_chunks_resent": self.n_chunks_resent,
+                "n_trial_sets_resumed": self.n_trial_sets_resumed,
             }
 
     # -- private ----------------------------------------------------------
@@ -242,19 +264,31 @@ class TrialRunner:
         with self._lock:
             self.leiden_seconds += seconds
             self.n_calls += int(sum(req.seeds.size for req in requests))
-        out = []
-        for req, lab in zip(requests, labels, strict=False):
-            lab = lab.astype(smallest_int_dtype(int(lab.max(initial=0))), copy=False)
-            trial_set = TrialSet(
-                gamma=float(req.gamma),
-                labelings=lab,
-                effective_counts=effective_counts(lab, self.config.min_cluster_size),
-                n_iterations=_total_iterations(req),
-                key=req.key,
-            )
-            self._remember(trial_set)
-            out.append(trial_set)
-        return out
+        return [
+            self._trial_set(req, lab.astype(smallest_int_dtype(int(lab.max(initial=0))), copy=False))
+            for req, lab in zip(requests, labels, strict=False)
+        ]
+
+    def _restore(self, req: TrialRequest, store: TrialStore) -> TrialSet | None:
+        """The trial set of ``req`` saved in ``store`` by an interrupted run, or ``None``."""
+        labels = store.get(req.key, (int(req.seeds.size), self.graph.n_vertices))
+        if labels is None:
+            return None
+        with self._lock:
+            self.n_trial_sets_resumed += 1
+        return self._trial_set(req, labels)
+
+    def _trial_set(self, req: TrialRequest, labels: np.ndarray) -> TrialSet:
+        """``req``'s answer from its labelings, remembered in memory."""
+        trial_set = TrialSet(
+            gamma=float(req.gamma),
+            labelings=labels,
+            effective_counts=effective_counts(labels, self.config.min_cluster_size),
+            n_iterations=_total_iterations(req),
+            key=req.key,
+        )
+        self._remember(trial_set)
+        return trial_set
 
     def _split(self, requests: list[TrialRequest]) -> tuple[list[tuple[int, np.ndarray]], list[Chunk]]:
         """Split every request into chunks of consecutive trials.

@@ -205,10 +205,13 @@ PARAMS: dict[str, ParamDoc] = {
         "str or path-like",
         """
         Folder where the search outcome and each finished target are saved as
-        they complete. Rerunning the same fit (same graph, parameters and integer
-        ``random_state``) with the same folder skips the finished work and gives
-        results identical to an uninterrupted run. A folder written by a
-        different run is refused.
+        they complete; while the search or a target runs, each trial set it
+        computes is kept there too (compressed labels, deleted once the
+        stage's result is saved). Rerunning the same fit (same graph,
+        parameters and integer ``random_state``) with the same folder skips the
+        finished work, reads back the saved trial sets of an unfinished target
+        instead of running them again, and gives results identical to an
+        uninterrupted run. A folder written by a different run is refused.
         """,
     ),
     "check_memory": _doc(

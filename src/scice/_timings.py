@@ -34,6 +34,7 @@ class Timings:
     search_resumed: int | None = None  # 1 when the search came from a checkpoint
     search_seconds: float = 0.0
     n_tasks_resumed: int = 0
+    n_trial_sets_resumed: int | None = None  # trial sets read from a checkpoint's trial store, when any
     optimize_seconds: float = 0.0
     task_seconds: float = 0.0
     n_chunks: int = 0
@@ -60,9 +61,15 @@ class Timings:
             self.task_seconds += stats.get("task_seconds", 0)
 
     def add_runner(self, stats: Mapping[str, Any]) -> None:
-        """The trial runner's ``stats()``: Leiden calls, cache hits, chunks, graph sends and resent chunks."""
+        """The trial runner's ``stats()``: Leiden calls, cache hits, chunks, graph sends and resent chunks.
+
+        ``n_trial_sets_resumed`` is set only when trial sets of an interrupted
+        run were read from the checkpoint.
+        """
         for key in _RUNNER_KEYS:
             setattr(self, key, stats[key])
+        if stats.get("n_trial_sets_resumed"):
+            self.n_trial_sets_resumed = int(stats["n_trial_sets_resumed"])
 
     def finish(self, pool_workers: int) -> None:
         """Stop the clock.

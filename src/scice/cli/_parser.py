@@ -223,8 +223,9 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
         "--checkpoint",
         metavar="DIR",
         default=None,
-        help="save the search and each finished cluster count in this folder (created if needed); rerunning "
-        "the same command with the same folder resumes an interrupted run and gives the same results",
+        help="save the search, each finished cluster count and the trial sets of the counts still running in "
+        "this folder (created if needed); rerunning the same command with the same folder resumes an interrupted "
+        "run and gives the same results",
     )
     run_env.add_argument(
         "--dry-run",
