@@ -290,6 +290,18 @@ def test_damaged_saved_trial_sets_are_run_again(pbmc, tmp_path):
     assert resumed == reference
 
 
+def test_a_trial_store_that_cannot_write_warns_and_the_fit_goes_on(blobs, tmp_path):
+    kw = dict(cluster_range=(2, 4), n_trials=4, n_bootstrap=10, random_state=0)
+    reference = SCICE(**kw).fit(blobs).results_
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "trials").write_text("not a folder")  # every trial-set write fails, as on a full disk
+    with pytest.warns(ResourceWarning, match="could not save a trial set in the checkpoint"):
+        fitted = SCICE(**kw, checkpoint=folder).fit(blobs).results_
+    assert fitted == reference
+    assert sorted(p.name for p in folder.glob("task_*.pkl"))  # finished targets are still saved
+
+
 def test_checkpoint_refuses_another_run_and_needs_int_seed(tmp_path):
     graph = blob_graph()
     folder = tmp_path / "ckpt"

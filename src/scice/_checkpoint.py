@@ -27,6 +27,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +136,7 @@ class TrialStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.disabled = False
 
     @staticmethod
     def name(key: tuple) -> str:
@@ -154,17 +156,33 @@ class TrialStore:
         return labels if labels.shape == tuple(shape) and labels.dtype.kind == "i" else None
 
     def put(self, key: tuple, labelings: np.ndarray) -> None:
-        """Save ``labelings`` under ``key`` (written to a temporary file, then moved into place)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".trials.", suffix=".npz", dir=self.path)
+        """Save ``labelings`` under ``key`` (written to a temporary file, then moved into place).
+
+        A write that fails (a full disk, a folder that cannot be created) warns
+        once and turns the store off: the fit goes on, only a resumed run would
+        compute these trial sets again.
+        """
+        if self.disabled:
+            return
+        tmp = None
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".trials.", suffix=".npz", dir=self.path)
             with os.fdopen(fd, "wb") as fh:
                 np.savez_compressed(fh, labelings=labelings)
             os.replace(tmp, self.path / self.name(key))
-        except BaseException:
-            if os.path.exists(tmp):
+        except OSError as err:
+            self.disabled = True
+            warnings.warn(
+                f"scice: could not save a trial set in the checkpoint ({err}); this stage's trial sets are no "
+                "longer saved, so resuming it would run them again. Free disk space or pass another checkpoint "
+                "folder to keep them.",
+                ResourceWarning,
+                stacklevel=2,
+            )
+        finally:
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
 
 
 def open_checkpoint(graph: GraphData, plan: FitPlan) -> Checkpoint | None:
