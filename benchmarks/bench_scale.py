@@ -148,7 +148,7 @@ def main() -> None:
         f"outside Leiden {share} | "
         f"probes {int(t.get('n_probes', 0))} | graph sent {int(t.get('n_graph_sends', 0))} time(s) "
         f"in {int(t.get('n_chunks', 0))} chunks | resumed: search {int(t.get('search_resumed') or 0)}, "
-        f"targets {int(t.get('n_tasks_resumed', 0))}"
+        f"targets {int(t.get('n_tasks_resumed', 0))}, trial sets {int(t.get('n_trial_sets_resumed') or 0)}"
     )
     print(
         f"peak RSS: parent {own:.0f} MiB ({rss_before:.0f} MiB before the fit), "
@@ -156,7 +156,7 @@ def main() -> None:
         f"{', '.join(f'{c:.0f}' for c in child) or 'none'} MiB (largest first)"
     )
     print(f"layout: {est.results_.parallel_layout}")
-    resumed = bool(t.get("search_resumed")) or int(t.get("n_tasks_resumed", 0)) > 0
+    resumed = any(int(t.get(key) or 0) > 0 for key in ("search_resumed", "n_tasks_resumed", "n_trial_sets_resumed"))
     if cost is not None and resumed:
         print("estimate vs fit: not compared, part of the fit was resumed from the checkpoint")
     elif cost is not None:

@@ -14,26 +14,30 @@ While the search or a task runs, each trial set it computes is kept in
 stage's result is saved. A rerun replays the unfinished stage from the start:
 every trial set found there is read instead of run again (a trial set depends
 only on its request: resolution, seeds, iterations, beta and starting labels),
-so an interruption loses at most the trial sets in flight.
+so an interruption loses at most the batch of trial sets in flight (one
+refinement round of a target, one batch of probes).
 
 Checkpoint files are pickles: load only checkpoints you wrote yourself.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import json
 import os
 import pickle
 import shutil
 import tempfile
-import warnings
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import __version__
+from ._warn import warn_from_caller
 
 if TYPE_CHECKING:
     from ._graph import GraphData
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["Checkpoint", "TrialStore", "fingerprint_parts", "open_checkpoint", "run_fingerprint"]
 
 _FORMAT = 1
+
+#: A trial store stops saving when less than this would stay free on its disk (room for the results).
+TRIALS_KEEP_FREE = 256 * 2**20
 
 
 def run_fingerprint(parts: dict[str, Any]) -> str:
@@ -102,9 +109,9 @@ class Checkpoint:
         """The store of the trial sets of ``stage`` (``"search"`` or ``"task_<key>"``) while it runs."""
         return TrialStore(self.path / "trials" / stage)
 
-    def drop_trials(self, stage: str) -> None:
-        """Delete the trial sets of ``stage``: its result is saved, a rerun will not replay it."""
-        shutil.rmtree(self.path / "trials" / stage, ignore_errors=True)
+    def drop_trials(self, stage: str | None = None) -> None:
+        """Delete the trial sets of ``stage`` (its result is saved, a rerun will not replay it), or all."""
+        shutil.rmtree(self.path / "trials" / (stage or ""), ignore_errors=True)
 
     def _write(self, target: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.path)
@@ -123,15 +130,23 @@ class Checkpoint:
 class TrialStore:
     """The trial sets one stage of a checkpointed fit has computed, one compressed file each.
 
-    Files are named by a digest of the request's key
-    (:attr:`scice._leiden.TrialRequest.key`) and hold its labelings. They are a
-    cache, so they are written without ``fsync``: a file that cannot be read or
-    has the wrong shape counts as missing and the trial set is run again.
+    Files are named by a digest of the Leiden engine's version and the
+    request's key (:attr:`scice._leiden.TrialRequest.key`: resolution, beta,
+    iterations, seeds and the starting trial set's key) and hold its
+    labelings. They are a cache, so they are written without ``fsync``: a file
+    that cannot be read or has the wrong shape counts as missing, and the trial
+    set is run again.
 
     Parameters
     ----------
     path
         The stage's folder (created on the first write).
+
+    Attributes
+    ----------
+    disabled
+        A write failed or the disk is nearly full: the store saves nothing more
+        and its folder is deleted (see :meth:`put`).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -140,49 +155,71 @@ class TrialStore:
 
     @staticmethod
     def name(key: tuple) -> str:
-        """The file name of a request key (its ``repr`` is exact: floats round-trip, seeds are bytes)."""
-        return hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + ".npz"
+        """The file name of a request key.
+
+        ``repr`` is exact for the key's parts (floats round-trip, seeds are
+        bytes); the engine's version is part of the name, so trial sets of
+        another igraph version are never mixed into a resumed stage.
+        """
+        text = repr((_engine_version(), key))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest() + ".npz"
+
+    def has(self, key: tuple) -> bool:
+        """Whether a file for ``key`` exists (it may still turn out unreadable)."""
+        return not self.disabled and (self.path / self.name(key)).is_file()
 
     def get(self, key: tuple, shape: tuple[int, int]) -> np.ndarray | None:
         """The labelings saved for ``key``, or ``None`` if there are none of this ``shape``."""
-        file = self.path / self.name(key)
-        if not file.exists():
-            return None
         try:
-            with np.load(file) as saved:
+            with np.load(self.path / self.name(key)) as saved:
                 labels = saved["labelings"]
-        except Exception:  # a damaged file: run the trials again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing or damaged
             return None
         return labels if labels.shape == tuple(shape) and labels.dtype.kind == "i" else None
 
     def put(self, key: tuple, labelings: np.ndarray) -> None:
         """Save ``labelings`` under ``key`` (written to a temporary file, then moved into place).
 
-        A write that fails (a full disk, a folder that cannot be created) warns
-        once and turns the store off: the fit goes on, only a resumed run would
-        compute these trial sets again.
+        When less than ``TRIALS_KEEP_FREE`` bytes beyond the file would stay
+        free on the disk, or a write fails, the store warns once, deletes its
+        folder and saves nothing more: the fit goes on (and has room to save
+        its results); only a resumed run would compute these trial sets again.
         """
         if self.disabled:
             return
         tmp = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.path).free
+            if free < labelings.nbytes + TRIALS_KEEP_FREE:
+                raise OSError(errno.ENOSPC, f"only {free:,} bytes are free")
             fd, tmp = tempfile.mkstemp(prefix=".trials.", suffix=".npz", dir=self.path)
             with os.fdopen(fd, "wb") as fh:
                 np.savez_compressed(fh, labelings=labelings)
             os.replace(tmp, self.path / self.name(key))
+            tmp = None
         except OSError as err:
-            self.disabled = True
-            warnings.warn(
-                f"scice: could not save a trial set in the checkpoint ({err}); this stage's trial sets are no "
-                "longer saved, so resuming it would run them again. Free disk space or pass another checkpoint "
-                "folder to keep them.",
-                ResourceWarning,
-                stacklevel=2,
-            )
+            self._give_up(err)
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def _give_up(self, err: OSError) -> None:
+        self.disabled = True
+        shutil.rmtree(self.path, ignore_errors=True)
+        warn_from_caller(
+            f"scice: stopped saving trial sets in the checkpoint folder {str(self.path.parent.parent)!r} "
+            f"({err.strerror or err}); the fit goes on, but an interrupted target would start again. "
+            "Free disk space or pass another checkpoint folder to keep them."
+        )
+
+
+@functools.cache
+def _engine_version() -> str:
+    """The Leiden engine's version: its trial sets are reused only by the same version."""
+    import igraph
+
+    return f"igraph {igraph.__version__}"
 
 
 def open_checkpoint(graph: GraphData, plan: FitPlan) -> Checkpoint | None:

@@ -398,6 +398,8 @@ def run_tasks(
         ran = _evaluate_tasks(graph, [tasks[i] for i in pending], spec, runner, plan, ckpt, progress)
     for i, result in zip(pending, ran, strict=True):
         outcomes[i] = result
+    if ckpt is not None:
+        ckpt.drop_trials()  # every stage's result is saved
     timings.add_tasks([o.stats for o in ran], time.perf_counter() - t0, n_resumed)
     return outcomes  # type: ignore[return-value]  # every entry is set now
 
@@ -490,8 +492,9 @@ class _Progress:
     as ``results_.timings["n_leiden_calls"]``). Its total is changed only by
     :meth:`plan`, as work is planned: each batch of search probes before it
     runs, the resolution grids of all pending tasks when the tasks start, each
-    refinement round as it starts; trials answered from the runner's memory and
-    the unused part of a grid (a task that stopped early) are taken back. When
+    refinement round as it starts; trials answered from the runner's memory or
+    from the checkpoint's trial store and the unused part of a grid (a task that
+    stopped early) are taken back. When
     the fit ends the total is set to the count. With ``verbose`` the bar shows
     in terminals and notebooks (``tqdm.auto``) and every ``"scice"`` log line
     is printed through it (``tqdm.contrib.logging``), so neither garbles the

@@ -184,35 +184,25 @@ class TrialRunner:
     def run_many(self, requests: list[TrialRequest], store: TrialStore | None = None) -> list[TrialSet]:
         """Answer several requests at once (their chunks share one dispatch).
 
-        With ``store`` (a checkpoint's :class:`~scice._checkpoint.TrialStore`),
-        a request not in memory is first looked up there, and every trial set
-        computed is saved there.
+        Each request is answered from memory, else from ``store`` (a
+        checkpoint's :class:`~scice._checkpoint.TrialStore`, when given), else
+        with Leiden. Every answer not yet in ``store`` is saved there.
         """
         if self._stopped.is_set():
             raise FitCancelled()
-        out: list[TrialSet | None] = [None] * len(requests)
-        todo: list[int] = []
-        cached = 0
-        with self._lock:
-            for i, req in enumerate(requests):
-                hit = self._cache.get(req.key)
-                if hit is not None:
-                    self._cache.move_to_end(req.key)
-                    self.n_cache_hits += 1
-                    cached += int(req.seeds.size)
-                    out[i] = hit
-                else:
-                    todo.append(i)
+        out: list[TrialSet | None] = [self._recall(req) for req in requests]
+        cached = sum(int(req.seeds.size) for req, hit in zip(requests, out, strict=True) if hit is not None)
         if store is not None:
-            for i in list(todo):
-                trial_set = self._restore(requests[i], store)
-                if trial_set is not None:
-                    todo.remove(i)
-                    cached += int(requests[i].seeds.size)
-                    out[i] = trial_set
+            for i, req in enumerate(requests):
+                if out[i] is None:
+                    out[i] = self._restore(req, store)
+                    cached += int(req.seeds.size) if out[i] is not None else 0
+                elif not store.has(req.key):  # computed by another stage, whose store may be gone on resume
+                    store.put(req.key, out[i].labelings)
+        todo = [i for i, answer in enumerate(out) if answer is None]
         computed = 0
         if todo:
-            for i, trial_set in zip(todo, self._compute([requests[i] for i in todo]), strict=False):
+            for i, trial_set in zip(todo, self._compute([requests[i] for i in todo]), strict=True):
                 out[i] = trial_set
                 if store is not None:
                     store.put(trial_set.key, trial_set.labelings)
@@ -268,6 +258,15 @@ class TrialRunner:
             self._trial_set(req, lab.astype(smallest_int_dtype(int(lab.max(initial=0))), copy=False))
             for req, lab in zip(requests, labels, strict=False)
         ]
+
+    def _recall(self, req: TrialRequest) -> TrialSet | None:
+        """``req``'s trial set if this runner remembers it (counted in ``n_cache_hits``)."""
+        with self._lock:
+            hit = self._cache.get(req.key)
+            if hit is not None:
+                self._cache.move_to_end(req.key)
+                self.n_cache_hits += 1
+            return hit
 
     def _restore(self, req: TrialRequest, store: TrialStore) -> TrialSet | None:
         """The trial set of ``req`` saved in ``store`` by an interrupted run, or ``None``."""
