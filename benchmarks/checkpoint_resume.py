@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run steps 1 and 2 this many times, alternating")
     parser.add_argument("--graph-cache", metavar="DIR")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     if args.dataset == "pbmc":
         import scanpy as sc

@@ -166,8 +166,18 @@ def test_trial_store_round_trip_and_damaged_files(tmp_path):
     assert store.get(key, (4, 5)) is None  # another graph's shape
     assert store.get((0.02, *key[1:]), (4, 3)) is None  # another resolution
     file = store.path / TrialStore.name(key)
-    file.write_bytes(file.read_bytes()[:20])  # a write cut short
+    whole = file.read_bytes()
+    file.write_bytes(whole[:20])  # a write cut short
     assert store.get(key, (4, 3)) is None
+    big = np.random.default_rng(0).integers(0, 12, size=(4, 5_000)).astype(np.int8)
+    store.put(key, big)
+    data = bytearray(file.read_bytes())
+    data[200:712] = bytes(512)  # damaged inside the compressed data (zlib.error when read)
+    file.write_bytes(bytes(data))
+    assert store.get(key, (4, 5_000)) is None
+    np.save(file.with_suffix(".npy"), big)  # a plain array where an archive belongs
+    file.with_suffix(".npy").replace(file)
+    assert store.get(key, (4, 5_000)) is None
     assert [p.name for p in store.path.iterdir()] == [file.name]  # no temporary files left
 
 

@@ -30,7 +30,6 @@ import os
 import pickle
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +172,7 @@ class TrialStore:
         try:
             with np.load(self.path / self.name(key)) as saved:
                 labels = saved["labelings"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing or damaged
+        except Exception:  # missing, cut short or damaged anywhere (zlib.error, ...): a cache miss
             return None
         return labels if labels.shape == tuple(shape) and labels.dtype.kind == "i" else None
 
@@ -209,7 +208,8 @@ class TrialStore:
         shutil.rmtree(self.path, ignore_errors=True)
         warn_from_caller(
             f"scice: stopped saving trial sets in the checkpoint folder {str(self.path.parent.parent)!r} "
-            f"({err.strerror or err}); the fit goes on, but an interrupted target would start again. "
+            f"({err.strerror or err}); the fit goes on, but an interrupted stage (the search or a target) "
+            "would start again. "
             "Free disk space or pass another checkpoint folder to keep them."
         )
 

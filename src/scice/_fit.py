@@ -425,7 +425,11 @@ def _evaluate_tasks(
         raise TaskFailedError(
             f"scice: a worker failed ({err}) while these were unfinished: "
             f"{'; '.join(unfinished) or 'none'}. No results were kept; fix the cause and fit again"
-            + (" (finished targets are in the checkpoint)." if ckpt is not None else ".")
+            + (
+                " (finished targets, and the trial sets of unfinished ones, are in the checkpoint)."
+                if ckpt is not None
+                else "."
+            )
         ) from err
 
 

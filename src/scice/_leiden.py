@@ -1,7 +1,8 @@
 """Seeded batches of Leiden trials, run in this process or split across workers.
 
 :class:`TrialRunner` is the one place a fit asks for Leiden trials. It answers
-repeated requests from memory, runs small graphs in the calling process and, on
+repeated requests from memory (and, in a checkpointed fit, from the trial sets
+an interrupted run saved), runs small graphs in the calling process and, on
 a parallel layout, splits each request's trials into chunks that run on worker
 processes (:func:`scice._worker.run_trials`). Every trial depends only on its
 seed, resolution and starting labels, so the split does not change the result.
