@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import threading
 
 import numpy as np
@@ -141,7 +142,7 @@ def test_damaged_saved_trial_sets_are_run_again(pbmc, tmp_path):
     assert resumed == reference.results_
 
 
-def test_trial_sets_of_a_saved_task_are_dropped_on_resume(pbmc, tmp_path):
+def test_trial_sets_of_a_saved_task_are_dropped_on_resume(pbmc, tmp_path, caplog):
     # a run stopped between saving a task and deleting its trial sets
     kw = dict(cluster_range=(3, 5), n_trials=4, n_bootstrap=10, random_state=0)
     folder = tmp_path / "ckpt"
@@ -149,7 +150,9 @@ def test_trial_sets_of_a_saved_task_are_dropped_on_resume(pbmc, tmp_path):
     leftover = folder / "trials" / "task_3"
     leftover.mkdir(parents=True)
     (leftover / "stale.npz").write_bytes(b"")
-    again = SCICE(**kw, checkpoint=folder).fit(pbmc).results_
+    with caplog.at_level(logging.INFO, logger="scice"):
+        again = SCICE(**kw, checkpoint=folder, verbose=True).fit(pbmc).results_
+    assert "scice: 3 of 3 targets resumed from the checkpoint" in [r.getMessage() for r in caplog.records]
     assert again.timings["n_tasks_resumed"] == 3 and again.timings["n_leiden_calls"] == 0
     assert not (folder / "trials").exists()
     assert again == first
@@ -225,3 +228,20 @@ def test_a_nearly_full_disk_keeps_room_for_the_results(pbmc, tmp_path, monkeypat
         fitted = SCICE(**kw, checkpoint=folder).fit(pbmc).results_
     assert fitted == SCICE(**kw).fit(pbmc).results_
     assert not (folder / "trials").exists() and len(list(folder.glob("task_*.pkl"))) == 3
+
+
+def test_a_verbose_resumed_fit_says_what_it_read_back(pbmc, tmp_path, caplog):
+    kw = dict(cluster_range=(7, 8), n_trials=6, n_bootstrap=20, random_state=0, optimizer=InterruptRefine())
+    _, n_requests = _reference(kw, pbmc)
+    folder = tmp_path / "ckpt"
+    _interrupted(kw, pbmc, folder, after=n_requests // 2)
+    n_saved = len(list(folder.glob("task_*.pkl")))
+    n_stored = sum(1 for _ in (folder / "trials").rglob("*.npz"))
+    assert n_stored > 0
+    with caplog.at_level(logging.INFO, logger="scice"):
+        SCICE(**kw, checkpoint=folder, verbose=True).fit(pbmc)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("scice: search resumed from the checkpoint (") for line in lines), lines
+    assert any(line.startswith("scice: done in") and f"({n_stored} trial sets read back" in line for line in lines)
+    resumed_line = f"scice: {n_saved} of 2 targets resumed from the checkpoint"
+    assert (resumed_line in lines) == (n_saved > 0)

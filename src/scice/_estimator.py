@@ -254,11 +254,13 @@ class SCICE(ClusterMixin, BaseEstimator):
             timings.finish(plan.layout_info.pool_workers)
         self._set_results(assemble(plan, graph, search, outcomes, timings.as_dict()), graph.n_vertices)
         if plan.verbose:
+            reread = timings.n_trial_sets_resumed
             logger.info(
-                "scice: done in %.2f s; counts %s, best %s",
+                "scice: done in %.2f s; counts %s, best %s%s",
                 timings.total_seconds,
                 self.results_.n_cluster.tolist(),
                 self.best_cluster_,
+                f" ({reread} trial sets read back from the checkpoint)" if reread else "",
             )
         return self
 

@@ -315,9 +315,9 @@ def run_search(
         for k, (lo, hi) in sorted(search.intervals.items())
     ]
     if plan.verbose:
-        logger.info(
-            "scice: search used %d probes; %d of %d targets bracketed", stats["n_probes"], len(tasks), len(plan.targets)
-        )
+        n_probes = len(search.probes) if resumed else stats["n_probes"]
+        found = f"resumed from the checkpoint ({n_probes} probes)" if resumed else f"used {n_probes} probes"
+        logger.info("scice: search %s; %d of %d targets bracketed", found, len(tasks), len(plan.targets))
     timings.add_search(time.perf_counter() - t0, stats, resumed)
     return search, tasks
 
@@ -389,6 +389,8 @@ def run_tasks(
     t0 = time.perf_counter()
     outcomes = resume(ckpt, tasks)
     n_resumed = sum(o is not None for o in outcomes)
+    if plan.verbose and n_resumed:
+        logger.info("scice: %d of %d targets resumed from the checkpoint", n_resumed, len(tasks))
     order = dispatch_order(tasks, search.probes if search is not None else None)
     pending = [i for i in order if outcomes[i] is None]
     with contextlib.ExitStack() as stack:
