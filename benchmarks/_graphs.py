@@ -52,3 +52,25 @@ def gaussian_mixture_graph(
         cached.parent.mkdir(parents=True, exist_ok=True)
         adata.write_h5ad(cached)
     return adata
+
+
+def digits_graph(n_neighbors: int = 15) -> sp.csr_matrix:
+    """Symmetrised unit-weight kNN graph of ``sklearn.datasets.load_digits`` (1,797 cells)."""
+    from sklearn.datasets import load_digits
+    from sklearn.neighbors import kneighbors_graph
+
+    knn = kneighbors_graph(load_digits().data, n_neighbors=n_neighbors, mode="connectivity", include_self=False)
+    return knn.maximum(knn.T).tocsr()
+
+
+def load_graph(name: str, n_cells: int = 10_000, cache_dir: str | Path | None = None):
+    """A benchmark graph by name: ``"pbmc"`` (pbmc68k_reduced), ``"digits"`` or ``"gmm"`` (``n_cells`` cells)."""
+    if name == "pbmc":
+        import scanpy as sc
+
+        return sc.datasets.pbmc68k_reduced()
+    if name == "digits":
+        return digits_graph()
+    if name == "gmm":
+        return gaussian_mixture_graph(n_cells, cache_dir=cache_dir)
+    raise ValueError(f"unknown graph {name!r}: use pbmc, digits or gmm")

@@ -35,8 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _graphs import gaussian_mixture_graph  # noqa: E402
-from refine_schedule import digits_graph  # noqa: E402
+from _graphs import load_graph  # noqa: E402
 
 import scice  # noqa: E402
 from scice import _checkpoint  # noqa: E402
@@ -95,14 +94,7 @@ def main() -> None:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    if args.dataset == "pbmc":
-        import scanpy as sc
-
-        X = sc.datasets.pbmc68k_reduced()
-    elif args.dataset == "digits":
-        X = digits_graph()
-    else:
-        X = gaussian_mixture_graph(args.n_cells, cache_dir=args.graph_cache)
+    X = load_graph(args.dataset, args.n_cells, args.graph_cache)
 
     def estimator(checkpoint=None):
         return scice.SCICE(

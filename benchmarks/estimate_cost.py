@@ -24,8 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _graphs import gaussian_mixture_graph  # noqa: E402
-from refine_schedule import digits_graph  # noqa: E402
+from _graphs import load_graph  # noqa: E402
 
 import scice  # noqa: E402
 
@@ -61,14 +60,7 @@ def main() -> None:
     parser.add_argument("--graph-cache", metavar="DIR")
     args = parser.parse_args()
 
-    if args.dataset == "pbmc":
-        import scanpy as sc
-
-        X = sc.datasets.pbmc68k_reduced()
-    elif args.dataset == "digits":
-        X = digits_graph()
-    else:
-        X = gaussian_mixture_graph(args.n_cells, cache_dir=args.graph_cache)
+    X = load_graph(args.dataset, args.n_cells, args.graph_cache)
     est = scice.SCICE(
         cluster_range=tuple(args.cluster_range),
         n_trials=args.n_trials,

@@ -25,18 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
+from _graphs import digits_graph
 
 import scice
 
-
-def digits_graph(n_neighbors: int = 15) -> sp.csr_matrix:
-    """Symmetrised unit-weight kNN graph of ``sklearn.datasets.load_digits`` (1,797 cells)."""
-    from sklearn.datasets import load_digits
-    from sklearn.neighbors import kneighbors_graph
-
-    knn = kneighbors_graph(load_digits().data, n_neighbors=n_neighbors, mode="connectivity", include_self=False)
-    return knn.maximum(knn.T).tocsr()
+__all__ = ["datasets", "digits_graph", "per_target"]
 
 
 def datasets() -> dict:
