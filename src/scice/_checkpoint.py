@@ -101,15 +101,16 @@ class Checkpoint:
             return pickle.load(fh)
 
     def save(self, name: str, obj: Any) -> None:
-        """Save ``obj`` under ``name`` atomically."""
+        """Save ``obj``, the result of stage ``name``, atomically; the stage's trial sets are then deleted."""
         self._write(self.path / f"{name}.pkl", pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        self.drop_trials(name)
 
     def trial_store(self, stage: str) -> TrialStore:
         """The store of the trial sets of ``stage`` (``"search"`` or ``"task_<key>"``) while it runs."""
         return TrialStore(self.path / "trials" / stage)
 
     def drop_trials(self, stage: str | None = None) -> None:
-        """Delete the trial sets of ``stage`` (its result is saved, a rerun will not replay it), or all."""
+        """Delete the trial sets of ``stage`` (a rerun will not replay it), or of every stage."""
         shutil.rmtree(self.path / "trials" / (stage or ""), ignore_errors=True)
 
     def _write(self, target: Path, data: bytes) -> None:

@@ -307,8 +307,6 @@ def run_search(
         search = _search(plan, context)
         if ckpt is not None:
             ckpt.save("search", search)
-    if ckpt is not None:
-        ckpt.drop_trials("search")
     stats = context.stats()
     tasks = [
         Task(key=int(k), target=int(k), lower=lo, upper=hi, hint=search.hints.get(k))
@@ -333,17 +331,13 @@ def _search(plan: FitPlan, context: SearchContext) -> SearchOutcome:
 
 
 def resume(ckpt: Checkpoint | None, tasks: list[Task]) -> list[TaskResult | None]:
-    """Per task, its result saved in the checkpoint by an earlier run of the same fit, or ``None``.
-
-    The trial sets of a saved task are deleted if a run stopped before it could.
-    """
+    """Per task, its result saved in the checkpoint by an earlier run of the same fit, or ``None``."""
     out: list[TaskResult | None] = [None] * len(tasks)
     if ckpt is not None:
         for i, task in enumerate(tasks):
             saved = ckpt.load(f"task_{task.key}")
             if saved is not None and saved.task == task:
                 out[i] = saved
-                ckpt.drop_trials(f"task_{task.key}")
     return out
 
 
@@ -401,7 +395,7 @@ def run_tasks(
     for i, result in zip(pending, ran, strict=True):
         outcomes[i] = result
     if ckpt is not None:
-        ckpt.drop_trials()  # every stage's result is saved
+        ckpt.drop_trials()  # every stage's result is saved (this also clears leftovers of an earlier stop)
     timings.add_tasks([o.stats for o in ran], time.perf_counter() - t0, n_resumed)
     return outcomes  # type: ignore[return-value]  # every entry is set now
 
@@ -573,7 +567,6 @@ class _Progress:
         self.done.add(result.task.key)
         if self.ckpt is not None:
             self.ckpt.save(f"task_{result.task.key}", result)
-            self.ckpt.drop_trials(f"task_{result.task.key}")
         if self.verbose:
             cluster = result.result
             found = "no result" if cluster is None else f"{cluster.n_cluster} clusters, IC {cluster.ic:.4f}"
